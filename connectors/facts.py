@@ -1,0 +1,175 @@
+"""The typed facts a source system states about one child, and their JSON form.
+
+Every connector, whatever its wire format, answers with `SourceFacts`: the
+fields it knows, `None` for those it does not. The JSON form is what the
+gateway's cache stores (encrypted), so it must round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Address",
+    "Carer",
+    "DemographicSearch",
+    "Organisation",
+    "PersonName",
+    "Service",
+    "SourceFacts",
+    "facts_from_json",
+    "facts_to_json",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    given: tuple[str, ...]
+    family: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    lines: tuple[str, ...]
+    postcode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    name: str
+    code: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Carer:
+    name: PersonName
+    relationship: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A service involved with the child, as the council records it."""
+
+    kind: str
+    name: str
+    sensitive: bool
+    consent_recorded: bool
+    contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFacts:
+    """What one source system says about one child; `None` means "not stated"."""
+
+    nhs_number: str
+    name: PersonName | None = None
+    date_of_birth: dt.date | None = None
+    gender: str | None = None
+    address: Address | None = None
+    carers: tuple[Carer, ...] | None = None
+    school: Organisation | None = None
+    practice: Organisation | None = None
+    services: tuple[Service, ...] | None = None
+    shielded: bool | None = None
+    retention_consent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemographicSearch:
+    """Exact-match search attributes, already normalised by the gateway.
+
+    Names are compared case-insensitively with surrounding white space
+    removed; postcodes in upper case with single inner space removed
+    (e.g. ``"SW1A1AA"``). Connectors pass them to their system as given.
+    """
+
+    family_name: str
+    date_of_birth: dt.date
+    given_name: str | None = None
+    postcode: str | None = None
+
+
+def _name_json(name: PersonName | None) -> dict[str, Any] | None:
+    return None if name is None else {"given": list(name.given), "family": name.family}
+
+
+def _name(raw: Any) -> PersonName | None:
+    return None if raw is None else PersonName(tuple(raw["given"]), raw["family"])
+
+
+def _address_json(address: Address | None) -> dict[str, Any] | None:
+    return None if address is None else {"lines": list(address.lines), "postcode": address.postcode}
+
+
+def _address(raw: Any) -> Address | None:
+    return None if raw is None else Address(tuple(raw["lines"]), raw["postcode"])
+
+
+def _org_json(org: Organisation | None) -> dict[str, Any] | None:
+    if org is None:
+        return None
+    return {"name": org.name, "code": org.code, "phone": org.phone,
+            "address": _address_json(org.address)}
+
+
+def _org(raw: Any) -> Organisation | None:
+    if raw is None:
+        return None
+    return Organisation(raw["name"], raw["code"], raw["phone"], _address(raw["address"]))
+
+
+def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
+    """The JSON-ready form of `facts` (inverse of `facts_from_json`)."""
+    return {
+        "nhs": facts.nhs_number,
+        "name": _name_json(facts.name),
+        "dob": None if facts.date_of_birth is None else facts.date_of_birth.isoformat(),
+        "gender": facts.gender,
+        "address": _address_json(facts.address),
+        "carers": None if facts.carers is None else [
+            {"name": _name_json(c.name), "relationship": c.relationship, "phone": c.phone,
+             "address": _address_json(c.address)}
+            for c in facts.carers
+        ],
+        "school": _org_json(facts.school),
+        "practice": _org_json(facts.practice),
+        "services": None if facts.services is None else [
+            {"kind": s.kind, "name": s.name, "sensitive": s.sensitive,
+             "consent": s.consent_recorded, "contact": s.contact}
+            for s in facts.services
+        ],
+        "shielded": facts.shielded,
+        "retention": facts.retention_consent,
+    }
+
+
+def facts_from_json(raw: dict[str, Any]) -> SourceFacts:
+    """Rebuild `SourceFacts` from `facts_to_json` output; raises KeyError/TypeError if malformed."""
+    carers = raw["carers"]
+    services = raw["services"]
+    return SourceFacts(
+        nhs_number=raw["nhs"],
+        name=_name(raw["name"]),
+        date_of_birth=None if raw["dob"] is None else dt.date.fromisoformat(raw["dob"]),
+        gender=raw["gender"],
+        address=_address(raw["address"]),
+        carers=None if carers is None else tuple(
+            Carer(_name(c["name"]) or PersonName((), ""), c["relationship"], c["phone"],
+                  _address(c["address"]))
+            for c in carers
+        ),
+        school=_org(raw["school"]),
+        practice=_org(raw["practice"]),
+        services=None if services is None else tuple(
+            Service(s["kind"], s["name"], s["sensitive"], s["consent"], s["contact"])
+            for s in services
+        ),
+        shielded=raw["shielded"],
+        retention_consent=raw["retention"],
+    )

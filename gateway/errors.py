@@ -1,0 +1,77 @@
+"""The gateway's error tree: every class ends in `Error` and carries a stable `code`.
+
+These are the only exceptions whose message reaches a client. Messages name a
+field path, a scope or a reason; never a child's data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadUserInputError",
+    "ForbiddenError",
+    "GatewayError",
+    "NotFoundError",
+    "QueryTooComplexError",
+    "RateLimitedError",
+    "ShieldedError",
+    "UnauthenticatedError",
+    "UpstreamUnavailableError",
+]
+
+
+class GatewayError(Exception):
+    """Base of every client-facing error; `code` goes to `extensions.code`."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+    http_status: ClassVar[int] = 200
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class UnauthenticatedError(GatewayError):
+    """No valid bearer token. Always the same message: no detail helps an attacker."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+    def __init__(self) -> None:
+        super().__init__("A valid multi-factor access token is required.")
+
+
+class ForbiddenError(GatewayError):
+    code = "FORBIDDEN"
+
+
+class ShieldedError(GatewayError):
+    code = "SHIELDED"
+
+
+class NotFoundError(GatewayError):
+    code = "NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No child matches.")
+
+
+class BadUserInputError(GatewayError):
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+
+class RateLimitedError(GatewayError):
+    code = "RATE_LIMITED"
+    http_status = 429
+
+
+class UpstreamUnavailableError(GatewayError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class QueryTooComplexError(GatewayError):
+    code = "QUERY_TOO_COMPLEX"
+    http_status = 400

@@ -1,0 +1,200 @@
+"""Configuration: the only module that reads the environment.
+
+Settings come from an optional TOML file and a few environment variables, are
+validated once at start-up into frozen objects (unknown keys rejected), and are
+passed in explicitly; nothing imports a global settings object. Secrets are
+`SecretStr`, whose repr is masked.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+__all__ = [
+    "AuthSettings",
+    "CacheSettings",
+    "ConfigError",
+    "ConnectorSettings",
+    "IdSettings",
+    "LimitSettings",
+    "Settings",
+    "load_settings",
+]
+
+MFA_DEFAULT = ("mfa", "otp", "hwk", "sc")
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message is one line, fit for a terminal."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AuthSettings(_Frozen):
+    """How bearer tokens are checked (RFC 9068 access tokens)."""
+
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_url: str = Field(pattern=r"^https?://")
+    algorithms: tuple[str, ...] = ("ES256", "RS256", "PS256", "EdDSA")
+    leeway_seconds: Annotated[int, Field(ge=0, le=10)] = 10
+    mfa_values: tuple[str, ...] = MFA_DEFAULT
+    jwks_cache_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
+    jwks_refresh_min_seconds: Annotated[float, Field(ge=0, le=3_600)] = 30.0
+    jwks_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
+    max_token_bytes: Annotated[int, Field(ge=512, le=65_536)] = 8_192
+
+    @model_validator(mode="after")
+    def _asymmetric_only(self) -> AuthSettings:
+        bad = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
+        if bad or not self.algorithms:
+            raise ValueError(f"algorithms must be asymmetric JWS algorithms, not {bad}")
+        if not self.mfa_values:
+            raise ValueError("mfa_values must name at least one amr value")
+        return self
+
+
+class CacheSettings(_Frozen):
+    """The short-lived, encrypted cache of source answers."""
+
+    redis_url: str | None = None
+    key_prefix: str = Field(default="cpg:", pattern=r"^[A-Za-z0-9:_-]{1,32}$")
+    secret: SecretStr = Field(min_length=32)
+    default_ttl_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.25
+    redis_retry_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    memory_max_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+
+
+class IdSettings(_Frozen):
+    """Opaque child ids: AES-SIV of (NHS number, client, epoch)."""
+
+    secret: SecretStr = Field(min_length=32)
+    lifetime_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 86_400
+
+
+class LimitSettings(_Frozen):
+    """Request-shape limits applied before any resolver runs."""
+
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=1_048_576)] = 65_536
+    max_depth: Annotated[int, Field(ge=2, le=30)] = 8
+    max_aliases: Annotated[int, Field(ge=1, le=200)] = 15
+    max_tokens: Annotated[int, Field(ge=50, le=100_000)] = 2_000
+    max_children_per_request: Annotated[int, Field(ge=1, le=100)] = 10
+    parser_cache_size: Annotated[int, Field(ge=0, le=100_000)] = 512
+
+
+class ConnectorSettings(_Frozen):
+    """One source system."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    kind: Literal["gp_fhir", "school_rest", "council_rest"]
+    base_url: str = Field(pattern=r"^https?://")
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    cache_ttl_seconds: Annotated[float | None, Field(ge=0, le=300)] = None
+    max_connections: Annotated[int, Field(ge=1, le=1_000)] = 100
+
+
+class Settings(_Frozen):
+    """The whole gateway configuration."""
+
+    mode: Literal["production", "development"] = "production"
+    auth: AuthSettings
+    cache: CacheSettings
+    ids: IdSettings
+    limits: LimitSettings = LimitSettings()
+    connectors: tuple[ConnectorSettings, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_connectors(self) -> Settings:
+        names = [c.name for c in self.connectors]
+        if len(set(names)) != len(names):
+            raise ValueError("connector names must be unique")
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    def connector_ttl(self, connector: ConnectorSettings) -> float:
+        """The connector's cache TTL, falling back to the cache default."""
+        if connector.cache_ttl_seconds is None:
+            return self.cache.default_ttl_seconds
+        return connector.cache_ttl_seconds
+
+
+# Environment variables and where they land in the configuration tree.
+ENVIRONMENT = {
+    "CONTACTPOINT_MODE": ("mode",),
+    "REDIS_URL": ("cache", "redis_url"),
+    "CONTACTPOINT_CACHE_SECRET": ("cache", "secret"),
+    "CONTACTPOINT_ID_SECRET": ("ids", "secret"),
+    "CONTACTPOINT_AUTH_ISSUER": ("auth", "issuer"),
+    "CONTACTPOINT_AUTH_AUDIENCE": ("auth", "audience"),
+    "CONTACTPOINT_AUTH_JWKS_URL": ("auth", "jwks_url"),
+}
+
+
+def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The configuration fragments given by environment variables (see `ENVIRONMENT`)."""
+    source = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    for variable, path in ENVIRONMENT.items():
+        if value := source.get(variable):
+            node = tree
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _one_line(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def build_settings(data: dict[str, Any]) -> Settings:
+    """Validate a configuration tree; raises `ConfigError` with a one-line reason."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_one_line(exc)}") from None
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the TOML file at `path` (or `$CONTACTPOINT_CONFIG`) plus the environment."""
+    source = os.environ if environ is None else environ
+    if path is None and source.get("CONTACTPOINT_CONFIG"):
+        path = Path(source["CONTACTPOINT_CONFIG"])
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    return build_settings(_merge(data, environment_overrides(dict(source))))

@@ -39,6 +39,11 @@ class Connector(Protocol):
         ...
 
     @property
+    def provides(self) -> frozenset[str]:
+        """The `SourceFacts` attributes this system can state (its failure withholds them)."""
+        ...
+
+    @property
     def cache_ttl(self) -> float:
         """Seconds its answers may be cached (0 disables caching)."""
         ...

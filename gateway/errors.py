@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "BadUserInputError",
+    "FieldWithheldError",
     "ForbiddenError",
     "GatewayError",
     "NotFoundError",
@@ -75,3 +76,11 @@ class UpstreamUnavailableError(GatewayError):
 class QueryTooComplexError(GatewayError):
     code = "QUERY_TOO_COMPLEX"
     http_status = 400
+
+
+class FieldWithheldError(GatewayError):
+    """A field the caller may not see: its code says why (FORBIDDEN, SHIELDED, ...)."""
+
+    def __init__(self, code: str, message: str, **extensions: Any) -> None:
+        super().__init__(message, **extensions)
+        self.extensions["code"] = code

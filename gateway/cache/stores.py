@@ -1,0 +1,168 @@
+"""Where sealed cache entries live: Redis (shared by every process) or process memory.
+
+A store never raises to its caller: Redis being down means no cache, not no
+service. After a Redis failure the store stays away for `retry_seconds` so a
+dead Redis costs no per-request timeout, and says so in `status`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from gateway.settings import CacheSettings
+
+__all__ = ["CacheStore", "MemoryStore", "RedisStore", "open_store"]
+
+log = logging.getLogger(__name__)
+
+
+class CacheStore(Protocol):
+    """Bytes under string keys with a TTL; failures are absorbed, never raised."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None: ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """An in-process, bounded, TTL store: the demo's embedded default."""
+
+    kind = "memory"
+    status = "ok"
+
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+
+    def _get(self, key: str, now: float) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        now = self._clock()
+        return [self._get(key, now) for key in keys]
+
+    async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        now = self._clock()
+        for key, value, ttl in items:
+            self._entries[key] = (now + ttl, value)
+            self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+class RedisStore:
+    """Redis through the asyncio client (hiredis parser when installed)."""
+
+    kind = "redis"
+
+    def __init__(self, client: aioredis.Redis, retry_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_until = 0.0
+
+    @property
+    def status(self) -> str:
+        return "unavailable" if self._down_until > self._clock() else "ok"
+
+    def _usable(self) -> bool:
+        return self._down_until <= self._clock()
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = self._clock() + self._retry_seconds
+        log.warning("cache store unavailable, serving uncached: %s", type(exc).__name__)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys or not self._usable():
+            return [None] * len(keys)
+        try:
+            values = await self._client.mget(keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return [None] * len(keys)
+        return [value if isinstance(value, bytes) else None for value in values]
+
+    async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        if not items or not self._usable():
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, value, ttl in items:
+                    # Queued, not sent: the pipeline object comes back typed as awaitable.
+                    _ = pipe.set(key, value, px=max(1, int(ttl * 1000)))
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._client.delete(*keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+
+    async def ping(self) -> bool:
+        """Probe Redis now (ignores the back-off) and update the status."""
+        try:
+            await self._client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return False
+        self._down_until = 0.0
+        return True
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def open_store(settings: CacheSettings) -> CacheStore:
+    """Redis when a URL is configured, else the in-process store."""
+    if settings.redis_url is None:
+        return MemoryStore(settings.memory_max_entries)
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        retry_on_timeout=False,
+    )
+    return RedisStore(client, settings.redis_retry_seconds)

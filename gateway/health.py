@@ -1,0 +1,65 @@
+"""`/healthz` (the process is up) and `/readyz` (what the gateway can reach, and how)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import JSONResponse
+
+from connectors.errors import ConnectorError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from connectors.base import Connector
+    from gateway.runtime import Runtime
+
+__all__ = ["healthz", "readyz"]
+
+_PROBE_TIMEOUT = 1.0
+_REUSE_SECONDS = 2.0  # readiness is cached briefly so probes cannot amplify load upstream
+
+
+async def healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def _probe(connector: Connector) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT):
+            await connector.check()
+    except (ConnectorError, TimeoutError) as exc:
+        return {"status": "unavailable", "reason": type(exc).__name__}
+    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+async def _report(runtime: Runtime) -> tuple[int, dict[str, Any]]:
+    names = list(runtime.connectors)
+    probes, cache_ok = await asyncio.gather(
+        asyncio.gather(*(_probe(runtime.connectors[n]) for n in names)), runtime.store.ping())
+    connectors = dict(zip(names, probes, strict=True))
+    up = sum(p["status"] == "ok" for p in probes)
+    keys_ok = runtime.jwks.status == "ok"
+    ready = up > 0 and keys_ok
+    body = {
+        "status": "unready" if not ready else ("ready" if up == len(names) and cache_ok
+                                                else "degraded"),
+        "cache": {"kind": runtime.store.kind, "status": "ok" if cache_ok else "unavailable",
+                  "note": None if cache_ok else "serving uncached"},
+        "auth": {"jwks": runtime.jwks.status},
+        "connectors": connectors,
+    }
+    return (200 if ready else 503), body
+
+
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    now = time.monotonic()
+    cached = getattr(state, "readiness", None)
+    if cached is None or now - cached[0] > _REUSE_SECONDS:
+        cached = (now, *await _report(state.runtime))
+        state.readiness = cached
+    return JSONResponse(cached[2], status_code=cached[1], headers={"Cache-Control": "no-store"})

@@ -1,0 +1,1 @@
+"""Strawberry types and resolvers: thin, reading decisions made once per child."""

@@ -1,0 +1,53 @@
+"""The typed, frozen per-request context and the app-lifetime services it points to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gateway.errors import QueryTooComplexError
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Mapping
+
+    from strawberry.dataloader import DataLoader
+
+    from gateway.auth.caller import Caller
+    from gateway.ids import ChildIdCodec
+    from gateway.sources import SourceBundle, Sources
+    from resolvers.assembly import SourceTraits
+
+__all__ = ["GatewayServices", "RequestContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayServices:
+    """Long-lived collaborators, owned by the app's lifespan."""
+
+    sources: Sources
+    traits: Mapping[str, SourceTraits]
+    ids: ChildIdCodec
+    today: Callable[[], dt.date]
+    max_children_per_request: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Everything a resolver may use for one request; built per request, never shared."""
+
+    caller: Caller
+    services: GatewayServices
+    loader: DataLoader[str, SourceBundle]
+    request_id: str
+    _children: set[str] = field(default_factory=set)
+
+    async def load(self, nhs_number: str) -> SourceBundle:
+        """The child's bundle, fetched at most once per request however often asked for."""
+        if nhs_number not in self._children:
+            if len(self._children) >= self.services.max_children_per_request:
+                raise QueryTooComplexError(
+                    f"A request may look up at most {self.services.max_children_per_request}"
+                    " children.")
+            self._children.add(nhs_number)
+        return await self.loader.load(nhs_number)

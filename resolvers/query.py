@@ -1,0 +1,144 @@
+"""The root `Query`: `findChildren` and `child`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.errors import (
+    BadUserInputError,
+    ForbiddenError,
+    NotFoundError,
+    UpstreamUnavailableError,
+)
+from gateway.policy import Access, Scope, decide, is_servable
+from resolvers.assembly import Assembled, assemble
+from resolvers.child import Child
+from resolvers.context import RequestContext
+from resolvers.search import ExactSearch, matches, parse_search
+from resolvers.types import ChildMatch, PersonName
+
+if TYPE_CHECKING:
+    from gateway.policy import ChildState
+
+__all__ = ["ChildSearch", "Purpose", "Query"]
+
+MAX_MATCHES = 5
+_MAX_CASE_REFERENCE = 64
+_CHILD_SCOPES = frozenset(Scope) - {Scope.SHIELDED, Scope.SENSITIVE}
+
+
+@strawberry.enum(description="Why the caller is asking; every child query must name one.")
+class Purpose(Enum):
+    SAFEGUARDING = "SAFEGUARDING"
+    EARLY_HELP = "EARLY_HELP"
+    EDUCATION = "EDUCATION"
+    HEALTH_CARE = "HEALTH_CARE"
+    SOCIAL_CARE = "SOCIAL_CARE"
+    YOUTH_JUSTICE = "YOUTH_JUSTICE"
+
+
+@strawberry.input(description="Either nhsNumber, or familyName + dateOfBirth + "
+                  "(givenName or postcode); all matched exactly.")
+class ChildSearch:
+    nhs_number: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
+
+
+def _case_reference(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) > _MAX_CASE_REFERENCE or not value.isprintable():
+        raise BadUserInputError(
+            f"caseReference must be at most {_MAX_CASE_REFERENCE} printable characters.",
+            field="caseReference")
+    return value or None
+
+
+def _servable(context: RequestContext, assembled: Assembled) -> ChildState | None:
+    state = assembled.state
+    if state is None or not is_servable(state.facts, context.services.today()):
+        return None
+    return state
+
+
+async def _assemble(context: RequestContext, nhs_number: str) -> Assembled:
+    return assemble(await context.load(nhs_number), context.services.traits)
+
+
+async def _candidates(context: RequestContext, search: ExactSearch) -> list[str]:
+    if search.nhs_number is not None:
+        return [search.nhs_number]
+    assert search.demographics is not None  # noqa: S101 -- parse_search guarantees one of the two
+    outcome = await context.services.sources.search(search.demographics)
+    if len(outcome.unavailable) == len(context.services.sources.connectors):
+        raise UpstreamUnavailableError("No system holding children's records answered.")
+    return list(outcome.nhs_numbers[:MAX_MATCHES])
+
+
+async def find_children(context: RequestContext, search: ChildSearch) -> list[ChildMatch]:
+    if Scope.IDENTITY not in context.caller.scopes:
+        raise ForbiddenError(f"findChildren needs the scope {Scope.IDENTITY.value}.",
+                             scope=Scope.IDENTITY.value)
+    exact = parse_search(search.nhs_number, search.family_name, search.given_name,
+                         search.date_of_birth, search.postcode, context.services.today())
+    candidates = await _candidates(context, exact)
+    assembled_all = await asyncio.gather(*(_assemble(context, nhs) for nhs in candidates))
+    found = []
+    for nhs, assembled in zip(candidates, assembled_all, strict=True):
+        if assembled.status == "unavailable" and exact.nhs_number is not None:
+            raise UpstreamUnavailableError("No system holding children's records answered.")
+        state = _servable(context, assembled)
+        if state is None:
+            continue
+        if exact.nhs_number is not None and exact.demographics is not None and not matches(
+                exact.demographics, state.facts):
+            continue
+        found.append(ChildMatch(
+            id=strawberry.ID(context.services.ids.encode(nhs, context.caller.client_id)),
+            name=PersonName.of(state.facts.name), date_of_birth=state.facts.date_of_birth))
+    return found[:MAX_MATCHES]
+
+
+async def find_child(context: RequestContext, child_id: str, purpose: Purpose,
+                     case_reference: str | None) -> Child:
+    if not context.caller.scopes & _CHILD_SCOPES:
+        raise ForbiddenError("child needs at least one child.*.read scope.")
+    nhs = context.services.ids.decode(child_id, context.caller.client_id)
+    if nhs is None:
+        raise NotFoundError
+    bundle = await context.load(nhs)
+    assembled = assemble(bundle, context.services.traits)
+    if assembled.status == "unavailable":
+        raise UpstreamUnavailableError("No system holding children's records answered.")
+    state = _servable(context, assembled)
+    if state is None:
+        raise NotFoundError
+    access = Access(context.caller.scopes, purpose.value, case_reference)
+    return Child(id=strawberry.ID(child_id), _state=state, _decision=decide(access, state),
+                 _bundle=bundle)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Find children by NHS number or exact demographics; at most "
+                      "5 matches. Needs child.identity.read.")
+    async def find_children(self, info: Info[RequestContext, None], search: ChildSearch,
+                            purpose: Purpose, case_reference: str | None = None,
+                            ) -> list[ChildMatch]:
+        _case_reference(case_reference)
+        return await find_children(info.context, search)
+
+    @strawberry.field(description="One child's record, by an id from findChildren.")
+    async def child(self, info: Info[RequestContext, None], id: strawberry.ID,  # noqa: A002
+                    purpose: Purpose, case_reference: str | None = None) -> Child | None:
+        return await find_child(info.context, str(id), purpose, _case_reference(case_reference))

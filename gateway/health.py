@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse
 
 from connectors.errors import ConnectorError
+from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -36,20 +37,29 @@ async def _probe(connector: Connector) -> dict[str, Any]:
     return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+async def _keys(runtime: Runtime) -> dict[str, Any]:
+    try:
+        status = await runtime.jwks.check()
+    except GatewayError:
+        status = runtime.jwks.status
+    return {"status": "ok" if status.ready else "unavailable", "keys": status.key_count,
+            "stale": status.stale}
+
+
 async def _report(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     names = list(runtime.connectors)
-    probes, cache_ok = await asyncio.gather(
-        asyncio.gather(*(_probe(runtime.connectors[n]) for n in names)), runtime.store.ping())
+    probes, cache_ok, keys = await asyncio.gather(
+        asyncio.gather(*(_probe(runtime.connectors[n]) for n in names)), runtime.store.ping(),
+        _keys(runtime))
     connectors = dict(zip(names, probes, strict=True))
     up = sum(p["status"] == "ok" for p in probes)
-    keys_ok = runtime.jwks.status == "ok"
-    ready = up > 0 and keys_ok
+    ready = up > 0 and keys["status"] == "ok"
     body = {
         "status": "unready" if not ready else ("ready" if up == len(names) and cache_ok
                                                 else "degraded"),
         "cache": {"kind": runtime.store.kind, "status": "ok" if cache_ok else "unavailable",
                   "note": None if cache_ok else "serving uncached"},
-        "auth": {"jwks": runtime.jwks.status},
+        "auth": {"jwks": keys},
         "connectors": connectors,
     }
     return (200 if ready else 503), body

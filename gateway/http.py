@@ -109,10 +109,9 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     except UnauthenticatedError as exc:
         return error_response(401, exc.code, exc.message, request_id, media_type,
                               {"WWW-Authenticate": 'Bearer realm="contactpoint"'})
-    except JwksUnavailableError:
-        return error_response(503, "UPSTREAM_UNAVAILABLE",
-                              "Token signing keys are unavailable; try again shortly.",
-                              request_id, media_type, {"Retry-After": "5"})
+    except JwksUnavailableError as exc:
+        return error_response(503, exc.code, exc.message, request_id, media_type,
+                              {"Retry-After": "5"})
     except BadUserInputError as exc:
         return error_response(400, exc.code, exc.message, request_id, media_type)
     request.state.caller = runtime.pseudonym(caller.subject)

@@ -72,7 +72,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),
-            validator=TokenValidator(settings.auth, jwks), jwks=jwks, store=store,
+            validator=TokenValidator(settings.auth, jwks,
+                                     allow_development_key=settings.development),
+            jwks=jwks, store=store,
             connectors=connectors, services=services,
             pseudonym=Pseudonymiser(settings.ids.secret.get_secret_value()))
     finally:

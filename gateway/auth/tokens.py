@@ -1,0 +1,187 @@
+"""Bearer-token authentication: RFC 9068 JWT access tokens, checked as RFC 8725 advises."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, Final
+
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+
+from gateway.auth.claims import caller_from_claims
+from gateway.auth.devissuer import DEV_ISSUER, dev_key
+from gateway.auth.errors import TokenRejectedError
+from gateway.auth.keys import key_fits
+from gateway.auth.tokencache import TokenCache
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from joserfc.jwk import Key
+
+    from gateway.auth.caller import Caller
+    from gateway.auth.jwks import JwksCache
+    from gateway.settings import AuthSettings
+
+__all__ = [
+    "ACCESS_TOKEN_TYPES",
+    "FORBIDDEN_HEADERS",
+    "TokenValidator",
+    "bearer_token",
+    "check_header",
+]
+
+logger = logging.getLogger(__name__)
+
+#: RFC 9068 §2.1: the `typ` of a JWT access token, compared case-insensitively.
+ACCESS_TOKEN_TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})
+#: Header parameters refused outright: the key must come from our JWKS, never
+#: from the token (`jku`, `jwk`, `x5u`, `x5c`), and no extension may be
+#: declared critical (`crit`) or change what is signed (`b64`, RFC 7797).
+FORBIDDEN_HEADERS: Final = frozenset({"crit", "jku", "jwk", "x5u", "x5c", "b64"})
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+class TokenValidator:
+    """Turns an `Authorization` header into a `Caller`, or refuses it.
+
+    Every refusal is a `TokenRejectedError` (an `UnauthenticatedError`: 401,
+    one fixed message); its `reason` is logged at DEBUG. `JwksUnavailableError`
+    (503) passes through when no key set was ever fetched.
+
+    Validated tokens are remembered (bounded LRU of `cache_size` entries,
+    never past `exp`) so that a repeated token costs a hash, not a signature
+    check. `clock` is wall-clock seconds, injectable for tests.
+
+    The development issuer's key is derived from a seed in the source code,
+    so anyone can sign with it. Unless `allow_development_key` is true, a
+    configuration naming `DEV_ISSUER` is refused at construction and a token
+    verified by that key is refused, whatever JWKS it was published in.
+    """
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        jwks: JwksCache,
+        clock: Callable[[], float] = time.time,
+        *,
+        cache_size: int = 4096,
+        allow_development_key: bool = False,
+    ) -> None:
+        if settings.issuer == DEV_ISSUER and not allow_development_key:
+            raise ValueError("the development issuer is accepted only in development mode")
+        self._settings = settings
+        self._algorithms = frozenset(settings.algorithms)
+        self._jwks = jwks
+        self._clock = clock
+        self._cache = TokenCache(cache_size)
+        self._dev_thumbprint = None if allow_development_key else dev_key().thumbprint()
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        """The caller proved by `authorization` (an HTTP `Authorization` value)."""
+        try:
+            return await self._authenticate(authorization)
+        except TokenRejectedError as exc:
+            logger.debug("bearer token rejected: %s", exc.reason)
+            raise
+
+    async def _authenticate(self, authorization: str | None) -> Caller:
+        token = bearer_token(authorization, self._settings.max_token_bytes)
+        cached = self._cache.get(token, self._clock())
+        if cached is not None:
+            return cached
+        alg, kid = check_header(_protected_header(token), self._algorithms)
+        key = await self._key(alg, kid)
+        claims = _verified_claims(token, key, alg)
+        now = self._clock()
+        caller = caller_from_claims(claims, self._settings, now)
+        self._cache.put(token, caller, now)
+        return caller
+
+    async def _key(self, alg: str, kid: str) -> Key:
+        key = await self._jwks.key_for(kid)
+        if key is None:
+            raise TokenRejectedError("unknown kid")
+        if not key_fits(alg, key):
+            raise TokenRejectedError("key does not fit alg")
+        if self._dev_thumbprint is not None and key.thumbprint() == self._dev_thumbprint:
+            raise TokenRejectedError("development key")
+        return key
+
+
+def bearer_token(authorization: str | None, max_bytes: int) -> str:
+    """The compact JWS in an RFC 6750 `Bearer` credential, refused if over `max_bytes`."""
+    if not authorization:
+        raise TokenRejectedError("no credentials")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        raise TokenRejectedError("not a bearer credential")
+    token = token.strip(" ")
+    if not token:
+        raise TokenRejectedError("no credentials")
+    # Length in characters first: the pattern below admits only ASCII, so the
+    # two agree for every token that gets further.
+    if len(token) > max_bytes:
+        raise TokenRejectedError("too long")
+    if not _COMPACT_JWS.fullmatch(token):
+        raise TokenRejectedError("malformed")
+    return token
+
+
+def check_header(header: object, algorithms: frozenset[str]) -> tuple[str, str]:
+    """The `(alg, kid)` of an acceptable protected header, or `TokenRejectedError`.
+
+    `alg` is checked first, so `none` and HMAC algorithms are refused before
+    any key is looked up.
+    """
+    if not isinstance(header, dict):
+        raise TokenRejectedError("malformed")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise TokenRejectedError("alg not allowed")
+    if not FORBIDDEN_HEADERS.isdisjoint(header):
+        raise TokenRejectedError("forbidden header")
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+        raise TokenRejectedError("not an access token")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise TokenRejectedError("no kid")
+    return alg, kid
+
+
+def _protected_header(token: str) -> object:
+    try:
+        return jws.extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, TypeError) as exc:
+        raise TokenRejectedError("malformed") from exc
+
+
+def _verified_claims(token: str, key: Key, alg: str) -> dict[str, Any]:
+    try:
+        with _deprecated_algorithm_accepted(alg):
+            return jwt.decode(token, key, algorithms=[alg]).claims
+    except BadSignatureError as exc:
+        raise TokenRejectedError("bad signature") from exc
+    # RecursionError: a deeply nested payload, which only the issuer could have signed.
+    except (JoseError, ValueError, TypeError, RecursionError) as exc:
+        raise TokenRejectedError("malformed") from exc
+
+
+@contextlib.contextmanager
+def _deprecated_algorithm_accepted(alg: str) -> Iterator[None]:
+    """Silence joserfc's warning that RFC 9864 deprecates `EdDSA`.
+
+    The operator allowed it in the settings; warning on every token adds
+    nothing (and fails a run with warnings as errors).
+    """
+    if alg != "EdDSA":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=SecurityWarning)
+        yield

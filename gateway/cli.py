@@ -21,10 +21,10 @@ def _tune_gc() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 -- only this command needs the server
+    import uvicorn
 
-    from gateway.app import create_app  # noqa: PLC0415
-    from gateway.logs import configure_logging  # noqa: PLC0415
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
 
     try:
         settings = load_settings(args.config)
@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway import demo  # noqa: PLC0415 -- keeps `dev-token` start-up light
+    from gateway import demo
 
     if args.fixtures:
         print(demo.fixtures_json(seed=args.seed, size=args.children))  # noqa: T201
@@ -49,7 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _dev_token(args: argparse.Namespace) -> int:
-    from gateway.auth.devissuer import mint_dev_token  # noqa: PLC0415
+    from gateway.auth.devissuer import mint_dev_token
 
     amr = [v for part in (args.amr or []) for v in part.replace(",", " ").split()]
     print(mint_dev_token(subject=args.sub, scopes=args.scope, amr=amr or None,  # noqa: T201

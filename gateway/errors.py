@@ -28,7 +28,7 @@ class GatewayError(Exception):
     code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
     http_status: ClassVar[int] = 200
 
-    def __init__(self, message: str, **extensions: Any) -> None:
+    def __init__(self, message: str, **extensions: object) -> None:
         super().__init__(message)
         self.message = message
         self.extensions: dict[str, Any] = {"code": self.code, **extensions}
@@ -81,6 +81,6 @@ class QueryTooComplexError(GatewayError):
 class FieldWithheldError(GatewayError):
     """A field the caller may not see: its code says why (FORBIDDEN, SHIELDED, ...)."""
 
-    def __init__(self, code: str, message: str, **extensions: Any) -> None:
+    def __init__(self, code: str, message: str, **extensions: object) -> None:
         super().__init__(message, **extensions)
         self.extensions["code"] = code

@@ -131,7 +131,8 @@ async def graphql_endpoint(request: Request) -> Response:
         response = await _handle(request, runtime, request_id)
         status = response.status_code
     except Exception as exc:  # noqa: BLE001 -- the last line of defence; logged without message
-        log.error("request %s failed: %s", request_id, exception_summary(exc))
+        log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
+            "request %s failed: %s", request_id, exception_summary(exc))
         return error_response(500, "INTERNAL_SERVER_ERROR", "Internal error.", request_id)
     finally:
         log.info("request %s status=%d ms=%.1f caller=%s", request_id, status,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from connectors.errors import ConnectorError
 from connectors.facts import SourceFacts, facts_from_json, facts_to_json
+from gateway.logs import exception_summary
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,7 +88,8 @@ class Sources:
             log.warning("source %s unavailable: %s", connector.name, type(exc).__name__)
             return SourceOutcome(connector.name, "unavailable")
         except Exception as exc:  # noqa: BLE001 -- a broken connector costs its own fields only
-            log.error("source %s failed unexpectedly: %s", connector.name, type(exc).__name__)
+            log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
+                "source %s failed unexpectedly: %s", connector.name, exception_summary(exc))
             return SourceOutcome(connector.name, "unavailable")
         return SourceOutcome(connector.name, "ok", facts)
 

@@ -139,6 +139,6 @@ class Query:
         return await find_children(info.context, search)
 
     @strawberry.field(description="One child's record, by an id from findChildren.")
-    async def child(self, info: Info[RequestContext, None], id: strawberry.ID,  # noqa: A002
+    async def child(self, info: Info[RequestContext, None], id: strawberry.ID,
                     purpose: Purpose, case_reference: str | None = None) -> Child | None:
         return await find_child(info.context, str(id), purpose, _case_reference(case_reference))

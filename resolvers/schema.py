@@ -6,9 +6,9 @@ import logging
 from typing import TYPE_CHECKING
 
 import strawberry
-from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    DisableIntrospection,
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -24,6 +24,10 @@ from gateway.logs import exception_summary
 from resolvers.query import Query
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from graphql import GraphQLError
+
     from gateway.settings import LimitSettings
 
 __all__ = ["build_schema", "public_schema"]
@@ -50,17 +54,26 @@ class _MaskErrors(MaskErrors):
 
 
 def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Schema:
-    """The executable schema: parse/validation cached, shape limited, errors masked."""
-    extensions: list[SchemaExtension] = [
-        MaxTokensLimiter(limits.max_tokens),
-        ParserCache(maxsize=limits.parser_cache_size),
-        QueryDepthLimiter(max_depth=limits.max_depth),
-        MaxAliasesLimiter(limits.max_aliases),
-        ValidationCache(maxsize=limits.parser_cache_size),
-        _MaskErrors(should_mask_error=_mask, error_message="Internal error."),
-    ]
+    """The executable schema: parse/validation cached, shape limited, errors masked.
+
+    The limiters' validation rules are created once: `ValidationCache` keys
+    on the rule classes, and strawberry's limiters make new classes on every
+    construction, so building them per request would make every request miss.
+    Extensions themselves are built per request (strawberry keeps per-request
+    state on them).
+    """
+    rules = [*QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+             *MaxAliasesLimiter(limits.max_aliases).validation_rules]
     if not development:
-        extensions.insert(0, DisableIntrospection())
+        rules.append(NoSchemaIntrospectionCustomRule)
+    size = limits.parser_cache_size
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(limits.max_tokens),
+        lambda: ParserCache(maxsize=size),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=size),
+        lambda: _MaskErrors(should_mask_error=_mask, error_message="Internal error."),
+    ]
     config = StrawberryConfig(disable_field_suggestions=not development)
     return strawberry.Schema(query=Query, extensions=extensions, config=config)
 

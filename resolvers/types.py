@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import strawberry
 
-from connectors import facts as f
+if TYPE_CHECKING:
+    from connectors import facts as f
 
 __all__ = [
     "Address",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.policy.table import FIELD_POLICY, FieldRule, Scope
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping
 
     from connectors.facts import Service, SourceFacts

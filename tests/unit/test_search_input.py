@@ -19,7 +19,10 @@ def test_nhs_number_with_spaces_is_normalised():
     assert parse(nhs="943 476 5919").nhs_number == "9434765919"
 
 
-@pytest.mark.parametrize("nhs", ["9434765918", "123", "94347659190", "abcdefghij", "９４３４７６５９１９"])
+@pytest.mark.parametrize("nhs", [
+    "9434765918", "123", "94347659190", "abcdefghij",
+    # full-width digits: isdigit() is true for them, so they must be refused explicitly
+    "\uff19\uff14\uff13\uff14\uff17\uff16\uff15\uff19\uff11\uff19"])
 def test_bad_nhs_numbers(nhs):
     with pytest.raises(BadUserInputError) as info:
         parse(nhs=nhs)

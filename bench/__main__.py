@@ -1,0 +1,210 @@
+"""Benchmark: the gateway in its own process against simulators with a fixed latency.
+
+    .venv/bin/python -m bench --clients 32 --seconds 15 --latency-ms 20
+
+Starts the three simulated systems (one process), the gateway (`contactpoint
+serve`, its own process, pinned to CPU 0 where the OS allows), a JWKS for the
+development issuer, and N concurrent clients for T seconds, twice: a cache-miss
+run (every request a different child) and a cache-hit run (a small warmed set).
+Prints requests/s, latency percentiles, errors and p50 / simulator latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.simulators import Population
+from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER, create_jwks_app, mint_dev_token
+from gateway.ids import ChildIdCodec
+
+QUERY = """query Child($id: ID!) {
+  child(id: $id, purpose: SAFEGUARDING, caseReference: "BENCH-1") {
+    id nhsNumber name { given family } dateOfBirth gender shielded
+    address { lines postcode }
+    carers { name { given family } relationship phone address { postcode } }
+    education { school { name code } }
+    primaryCare { practice { name code phone } }
+    services { kind name sensitive contact }
+    sources { connector status fromCache }
+  }
+}"""
+SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
+          "child.services.read child.sensitive.read child.shielded.read")
+CLIENT = "bench-client"
+
+
+@dataclass
+class Run:
+    name: str
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def report(self, latency_ms: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies) or [0.0]
+
+        def pct(p: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 1)
+
+        p50 = pct(50)
+        return {"run": self.name, "requests": len(self.latencies),
+                "req_per_s": round(len(self.latencies) / self.seconds, 1),
+                "p50_ms": p50, "p95_ms": pct(95), "p99_ms": pct(99),
+                "mean_ms": round(statistics.fmean(ordered) * 1000, 1), "errors": self.errors,
+                "p50_over_sim_latency": round(p50 / latency_ms, 3) if latency_ms else None}
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(pid, cpus)
+
+
+def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
+            redis_url: str | None) -> None:
+    lines = [
+        'mode = "production"',
+        "[auth]", f'issuer = "{DEV_ISSUER}"', f'audience = "{DEV_AUDIENCE}"',
+        f'jwks_url = "{jwks_url}"', "development_issuer = true",
+        "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
+        *([f'redis_url = "{redis_url}"'] if redis_url else []),
+        "[ids]", f'secret = "{id_secret}"',
+        "[limits]", "max_children_per_request = 10",
+    ]
+    for name, kind in (("gp", "gp_fhir"), ("school", "school_rest"), ("council", "council_rest")):
+        lines += ["[[connectors]]", f'name = "{name}"', f'kind = "{kind}"',
+                  f'base_url = "{urls[name]}"', "timeout_seconds = 2.0"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+async def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise SystemExit("gateway exited during start-up")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise SystemExit("gateway did not become healthy")
+
+
+async def _load(url: str, token: str, ids: list[str], clients: int, seconds: float,
+                name: str) -> Run:
+    latencies: list[float] = []
+    errors = 0
+    cursor = 0
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=clients)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal cursor, errors
+        while time.perf_counter() < deadline:
+            child_id = ids[cursor % len(ids)]
+            cursor += 1
+            body = json.dumps({"query": QUERY, "variables": {"id": child_id}})
+            started = time.perf_counter()
+            try:
+                async with session.post(url + "/graphql", data=body, headers=headers) as response:
+                    payload = await response.json()
+                ok = response.status == 200 and not payload.get("errors")
+            except (aiohttp.ClientError, ValueError):
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(clients)))
+    return Run(name, latencies, errors, time.perf_counter() - started)
+
+
+async def main(args: argparse.Namespace) -> None:
+    population = Population.generate(seed=args.seed, size=args.children)
+    simulators = subprocess.Popen(
+        [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
+         "--size", str(args.children), "--seed", str(args.seed)],
+        stdout=subprocess.PIPE)
+    jwks_runner = web.AppRunner(create_jwks_app())
+    await jwks_runner.setup()
+    site = web.TCPSite(jwks_runner, "127.0.0.1", 0)
+    await site.start()
+    jwks_port = jwks_runner.addresses[0][1]
+    gateway = None
+    try:
+        assert simulators.stdout is not None  # noqa: S101
+        urls = json.loads(simulators.stdout.readline())
+        id_secret = secrets.token_hex(32)
+        workdir = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
+        config = workdir / "gateway.toml"
+        _config(config, urls, f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json", id_secret,
+                None if args.no_redis else args.redis_url)
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+             "--port", str(args.port)])
+        _pin(gateway.pid, {0})
+        _pin(simulators.pid, {1})
+        _pin(os.getpid(), {1})
+        url = f"http://127.0.0.1:{args.port}"
+        await _wait_healthy(url, gateway)
+        token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"],
+                               organisation="bench-org", client_id=CLIENT, ttl_seconds=3600)
+        codec = ChildIdCodec(id_secret, 86_400)
+        fixtures = set(population.fixtures().values())
+        servable = [c.nhs_number for c in population.children
+                    if c.nhs_number not in fixtures and c.age < 18]
+        miss_ids = [codec.encode(nhs, CLIENT) for nhs in servable]
+        hit_ids = miss_ids[-args.hot:]
+        await _load(url, token, hit_ids, args.clients, 2.0, "warm-up")
+        runs = [await _load(url, token, miss_ids[: len(miss_ids) - args.hot], args.clients,
+                            args.seconds, "cache-miss"),
+                await _load(url, token, hit_ids, args.clients, args.seconds, "cache-hit")]
+        print(json.dumps({"clients": args.clients, "seconds": args.seconds,
+                          "simulator_latency_ms": args.latency_ms,
+                          "cache": "none" if args.no_redis else args.redis_url}))
+        for run in runs:
+            print(json.dumps(run.report(args.latency_ms)))
+    finally:
+        for process in (gateway, simulators):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+        await jwks_runner.cleanup()
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--children", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--hot", type=int, default=200, help="children in the cache-hit set")
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(_arguments()))

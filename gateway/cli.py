@@ -39,13 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway import demo
+    from gateway.demo import fixtures_json, run
 
     if args.fixtures:
-        print(demo.fixtures_json(seed=args.seed, size=args.children))  # noqa: T201
+        print(fixtures_json(seed=args.seed, size=args.children))  # noqa: T201
         return 0
-    return asyncio.run(demo.run(host=args.host, port=args.port, seed=args.seed,
-                                size=args.children, latency_ms=args.latency_ms))
+    return asyncio.run(run(host=args.host, port=args.port, seed=args.seed,
+                           size=args.children, latency_ms=args.latency_ms))
 
 
 def _dev_token(args: argparse.Namespace) -> int:

@@ -99,7 +99,7 @@ def _name_json(name: PersonName | None) -> dict[str, Any] | None:
     return None if name is None else {"given": list(name.given), "family": name.family}
 
 
-def _name(raw: Any) -> PersonName | None:
+def _name(raw: dict[str, Any] | None) -> PersonName | None:
     return None if raw is None else PersonName(tuple(raw["given"]), raw["family"])
 
 
@@ -107,7 +107,7 @@ def _address_json(address: Address | None) -> dict[str, Any] | None:
     return None if address is None else {"lines": list(address.lines), "postcode": address.postcode}
 
 
-def _address(raw: Any) -> Address | None:
+def _address(raw: dict[str, Any] | None) -> Address | None:
     return None if raw is None else Address(tuple(raw["lines"]), raw["postcode"])
 
 
@@ -118,7 +118,7 @@ def _org_json(org: Organisation | None) -> dict[str, Any] | None:
             "address": _address_json(org.address)}
 
 
-def _org(raw: Any) -> Organisation | None:
+def _org(raw: dict[str, Any] | None) -> Organisation | None:
     if raw is None:
         return None
     return Organisation(raw["name"], raw["code"], raw["phone"], _address(raw["address"]))

@@ -101,7 +101,7 @@ async def run(*, host: str, port: int, seed: int, size: int, latency_ms: float) 
             create_app(settings), host=host, port=port, log_level="warning", access_log=False,
             server_header=False))
         serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
+        while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn has no event
             await asyncio.sleep(0.02)
         if server.started:
             print(_banner(port, host, cache, sims.urls(), size, seed), flush=True)  # noqa: T201

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from graphql import GraphQLError
+    from strawberry.types import ExecutionContext
 
     from gateway.settings import LimitSettings
 
@@ -53,6 +54,19 @@ class _MaskErrors(MaskErrors):
         return masked
 
 
+class _QuietSchema(strawberry.Schema):
+    """A schema that does not log errors itself.
+
+    strawberry logs every error with its message and traceback, and messages
+    can quote data. Deliberate errors need no log; unexpected ones are logged
+    by `_mask`, without their message.
+    """
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        return
+
+
 def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Schema:
     """The executable schema: parse/validation cached, shape limited, errors masked.
 
@@ -75,7 +89,7 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
         lambda: _MaskErrors(should_mask_error=_mask, error_message="Internal error."),
     ]
     config = StrawberryConfig(disable_field_suggestions=not development)
-    return strawberry.Schema(query=Query, extensions=extensions, config=config)
+    return _QuietSchema(query=Query, extensions=extensions, config=config)
 
 
 def public_schema() -> str:

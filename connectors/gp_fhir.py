@@ -1,0 +1,108 @@
+"""The GP connector: a FHIR R4 server (Patient search with the practice included).
+
+One request per lookup, `GET /Patient?identifier=...&_include=Patient:general-practitioner`;
+when the server does not honour `_include`, each practice is read with
+`GET /Organization/{id}` and kept in a small in-process cache (practices are
+organisations, not personal data, and rarely change).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from connectors.fhir import (
+    FHIR_JSON,
+    INCLUDE_PRACTICE,
+    NHS_NUMBER_SYSTEM,
+    read_bundle,
+    read_capability_statement,
+    read_organization,
+)
+from connectors.http import HttpConnector
+
+if TYPE_CHECKING:
+    from connectors.facts import DemographicSearch, Organisation, SourceFacts
+    from connectors.fhir import PatientRecord
+
+__all__ = ["GpFhirConnector", "PracticeCache"]
+
+
+class PracticeCache:
+    """Practices by Organization id, each kept `ttl` seconds, at most `size` of them."""
+
+    def __init__(self, ttl: float = 300.0, size: int = 1_024) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[float, Organisation]] = {}
+
+    def get(self, org_id: str) -> Organisation | None:
+        entry = self._entries.get(org_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, org_id: str, organisation: Organisation) -> None:
+        self._entries.pop(org_id, None)
+        if len(self._entries) >= self._size:
+            # Oldest insertion first: dicts keep insertion order.
+            del self._entries[next(iter(self._entries))]
+        self._entries[org_id] = (time.monotonic() + self._ttl, organisation)
+
+
+class GpFhirConnector(HttpConnector):
+    """Facts from a GP system: name, date of birth, gender, address, practice."""
+
+    KIND = "gp_fhir"
+    CAN_SHIELD = False
+    PROVIDES = frozenset({"name", "date_of_birth", "gender", "address", "practice"})
+    ACCEPT = FHIR_JSON
+
+    def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
+                 max_connections: int = 100, cache_ttl: float = 30.0,
+                 practice_cache: PracticeCache | None = None) -> None:
+        super().__init__(name, base_url, timeout_seconds=timeout_seconds,
+                         max_connections=max_connections, cache_ttl=cache_ttl)
+        self._practices = practice_cache if practice_cache is not None else PracticeCache()
+
+    async def fetch(self, nhs_number: str) -> SourceFacts | None:
+        records = await self._patients({"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs_number}"})
+        return self.only_record(records, nhs_number)
+
+    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
+        params = {"family": criteria.family_name,
+                  "birthdate": criteria.date_of_birth.isoformat()}
+        if criteria.given_name is not None:
+            params["given"] = criteria.given_name
+        if criteria.postcode is not None:
+            params["address-postalcode"] = criteria.postcode
+        return await self._patients(params)
+
+    async def check(self) -> None:
+        answer = await self._http.get_json("/metadata")
+        with self.parsing():
+            read_capability_statement(answer)
+
+    async def _patients(self, params: dict[str, str]) -> list[SourceFacts]:
+        answer = await self._http.get_json("/Patient", {**params, "_include": INCLUDE_PRACTICE})
+        with self.parsing():
+            patients, included = read_bundle(answer)
+        for org_id, organisation in included.items():
+            self._practices.put(org_id, organisation)
+        return [await self._with_practice(patient) for patient in patients]
+
+    async def _with_practice(self, patient: PatientRecord) -> SourceFacts:
+        if patient.practice_id is None:
+            return patient.facts
+        practice = self._practices.get(patient.practice_id)
+        if practice is None:
+            practice = await self._read_practice(patient.practice_id)
+        return replace(patient.facts, practice=practice)
+
+    async def _read_practice(self, org_id: str) -> Organisation:
+        answer = await self._http.get_json(f"/Organization/{org_id}")
+        with self.parsing():
+            _, practice = read_organization(answer)
+        self._practices.put(org_id, practice)
+        return practice

@@ -1,0 +1,200 @@
+"""The HTTP plumbing the built-in connectors share: one pooled session, one error boundary.
+
+`HttpClient` owns one long-lived `aiohttp.ClientSession` per upstream system
+(created lazily, inside the running loop), bounded by a total timeout and a
+connection limit, and translates every foreign failure into the
+`connectors.errors` tree with `raise ... from exc`. Messages name the failure
+kind only: request URLs carry NHS numbers and names in their query strings.
+
+`HttpConnector` is the base of the built-in connectors: name, cache TTL,
+client, `close`, and the conversion of `ShapeError` into
+`ConnectorProtocolError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+from typing import TYPE_CHECKING, ClassVar, Self
+
+import aiohttp
+
+from connectors.errors import (
+    ConnectorConnectionError,
+    ConnectorProtocolError,
+    ConnectorResponseError,
+    ConnectorTimeoutError,
+)
+from connectors.shape import ShapeError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from connectors.facts import DemographicSearch, SourceFacts
+    from gateway.settings import ConnectorSettings
+
+__all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+USER_AGENT = "contactpoint-gateway/0.1"
+
+
+class HttpClient:
+    """GETs JSON from one upstream system; every failure is a `ConnectorError`.
+
+    Cancellation-safe: each response is used inside ``async with``, so a
+    cancelled request releases (and, if unread, closes) its connection.
+    """
+
+    def __init__(self, connector: str, base_url: str, *, timeout_seconds: float,
+                 max_connections: int, accept: str = "application/json",
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._connector = connector
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._max_connections = max_connections
+        self._headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        self._max_body = max_body_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> object:
+        """The decoded JSON body of a 2xx answer to ``GET {base_url}{path}?{params}``."""
+        try:
+            status, content_type, body = await self._exchange(path, params)
+        except TimeoutError as exc:
+            raise ConnectorTimeoutError(self._connector, "no answer within the timeout") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise ConnectorConnectionError(
+                self._connector, f"connection failed ({type(exc).__name__})") from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectorProtocolError(
+                self._connector, f"unusable HTTP answer ({type(exc).__name__})") from exc
+        if not 200 <= status < 300:
+            raise ConnectorResponseError(self._connector, status)
+        return self._decode(content_type, body)
+
+    async def close(self) -> None:
+        """Close the pooled session; later requests raise `ConnectorConnectionError`."""
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ConnectorConnectionError(self._connector, "connector is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=self._timeout,
+                headers=self._headers,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def _exchange(self, path: str,
+                        params: Mapping[str, str] | None) -> tuple[int, str, bytes]:
+        session = self._client()
+        async with session.get(self._base + path, params=params,
+                               allow_redirects=False) as response:
+            if (response.content_length or 0) > self._max_body:
+                raise ConnectorProtocolError(self._connector, "answer too large")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > self._max_body:
+                    raise ConnectorProtocolError(self._connector, "answer too large")
+            return response.status, response.content_type, bytes(body)
+
+    def _decode(self, content_type: str, body: bytes) -> object:
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise ConnectorProtocolError(self._connector, "answer is not JSON")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise ConnectorProtocolError(self._connector, "answer is not valid JSON") from exc
+
+
+class HttpConnector(abc.ABC):
+    """Base of the built-in connectors: identity, cache TTL, the pooled client, `close`.
+
+    Subclasses set the class constants and implement `fetch`, `search` and
+    `check` (see `connectors.base.Connector`).
+    """
+
+    KIND: ClassVar[str]
+    CAN_SHIELD: ClassVar[bool]
+    PROVIDES: ClassVar[frozenset[str]]
+    """The `SourceFacts` attributes (besides the NHS number) the system can state."""
+    ACCEPT: ClassVar[str] = "application/json"
+
+    def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
+                 max_connections: int = 100, cache_ttl: float = 30.0) -> None:
+        self._name = name
+        self._cache_ttl = cache_ttl
+        self._http = HttpClient(name, base_url, timeout_seconds=timeout_seconds,
+                                max_connections=max_connections, accept=self.ACCEPT)
+
+    @classmethod
+    def from_settings(cls, settings: ConnectorSettings, cache_ttl: float) -> Self:
+        """A connector configured by `settings`, its answers cacheable for `cache_ttl` s."""
+        return cls(settings.name, settings.base_url, timeout_seconds=settings.timeout_seconds,
+                   max_connections=settings.max_connections, cache_ttl=cache_ttl)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def cache_ttl(self) -> float:
+        return self._cache_ttl
+
+    @property
+    def kind(self) -> str:
+        return self.KIND
+
+    @property
+    def can_shield(self) -> bool:
+        """True if this system records shielding, so its silence means "unknown"."""
+        return self.CAN_SHIELD
+
+    @property
+    def provides(self) -> frozenset[str]:
+        """The `SourceFacts` attributes this system can state (its failure withholds them)."""
+        return self.PROVIDES
+
+    @abc.abstractmethod
+    async def fetch(self, nhs_number: str) -> SourceFacts | None: ...
+
+    @abc.abstractmethod
+    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]: ...
+
+    @abc.abstractmethod
+    async def check(self) -> None: ...
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    @contextlib.contextmanager
+    def parsing(self) -> Iterator[None]:
+        """Turn a `ShapeError` raised in the block into `ConnectorProtocolError`."""
+        try:
+            yield
+        except ShapeError as exc:
+            raise ConnectorProtocolError(self._name, f"malformed answer: {exc}") from exc
+
+    def only_record(self, records: list[SourceFacts], nhs_number: str) -> SourceFacts | None:
+        """The one record answering a lookup by `nhs_number`, or `None` for none.
+
+        Several records, or one for another child, mean the system cannot be
+        trusted for this child: `ConnectorProtocolError`.
+        """
+        if not records:
+            return None
+        if len(records) > 1:
+            raise ConnectorProtocolError(self._name, "several records for one NHS number")
+        if records[0].nhs_number != nhs_number:
+            raise ConnectorProtocolError(self._name, "record is for another NHS number")
+        return records[0]

@@ -1,0 +1,101 @@
+"""Run the three simulated systems on loopback, for the demo, the tests and the benchmark.
+
+    async with run_simulators(population) as sims:
+        sims.gp.url, sims.school.url, sims.council.url   # "http://127.0.0.1:PORT"
+        sims.council.knobs.down = True                    # misbehave, in code
+
+Each system is a real aiohttp server on its own port (OS-picked by default),
+with the access log off: the URLs carry NHS numbers and names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from yarl import URL
+
+from connectors.simulators.council import create_council_app
+from connectors.simulators.gp_fhir import create_gp_app
+from connectors.simulators.knobs import Knobs
+from connectors.simulators.school import create_school_app
+from connectors.simulators.server import HITS, KNOBS
+
+if TYPE_CHECKING:
+    import collections
+    from collections.abc import AsyncIterator
+
+    from connectors.simulators.population import Population
+
+__all__ = ["RunningSimulator", "RunningSimulators", "run_simulators"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSimulator:
+    """One simulated system being served at `url`."""
+
+    name: str
+    url: str
+    app: web.Application
+
+    @property
+    def knobs(self) -> Knobs:
+        """The live knobs of this system; changes apply to the next request."""
+        return self.app[KNOBS]
+
+    @property
+    def hits(self) -> collections.Counter[str]:
+        """Requests served so far, per route (e.g. ``"/Organization/{id}"``)."""
+        return self.app[HITS]
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSimulators:
+    """The GP, school and council systems, serving one population."""
+
+    population: Population
+    gp: RunningSimulator
+    school: RunningSimulator
+    council: RunningSimulator
+
+    def urls(self) -> dict[str, str]:
+        """Base URL per system: ``{"gp": ..., "school": ..., "council": ...}``."""
+        return {sim.name: sim.url for sim in (self.gp, self.school, self.council)}
+
+
+@contextlib.asynccontextmanager
+async def run_simulators(
+    population: Population, *, host: str = "127.0.0.1", ports: tuple[int, int, int] = (0, 0, 0),
+    latency_ms: float = 0.0, include_supported: bool = True, seed: int = 0,
+    shutdown_timeout: float = 1.0,
+) -> AsyncIterator[RunningSimulators]:
+    """Serve the three systems (GP, school, council, on `ports`) until the block exits.
+
+    `latency_ms` starts every system with that delay; `include_supported`
+    is passed to the GP system; `seed` seeds their error draws.
+    `shutdown_timeout` bounds how long exit waits for requests still running.
+    """
+    apps = (
+        ("gp", create_gp_app(population, Knobs(latency_ms=latency_ms),
+                             include_supported=include_supported, seed=seed)),
+        ("school", create_school_app(population, Knobs(latency_ms=latency_ms), seed=seed + 1)),
+        ("council", create_council_app(population, Knobs(latency_ms=latency_ms), seed=seed + 2)),
+    )
+    runners: list[web.AppRunner] = []
+    try:
+        running = []
+        for (name, app), port in zip(apps, ports, strict=True):
+            runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                   shutdown_timeout=shutdown_timeout)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+            bound_port = runner.addresses[0][1]
+            url = str(URL.build(scheme="http", host=host, port=bound_port))
+            running.append(RunningSimulator(name, url, app))
+        yield RunningSimulators(population, *running)
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()

@@ -1,0 +1,51 @@
+"""Fixtures: a small synthetic population, live simulators, a JWKS, a gateway on real Redis."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from connectors.simulators import Population, run_simulators
+from gateway.runtime import london_today
+from tests.auth.helpers import JwksServer
+from tests.integration.harness import REDIS_URL, running_gateway
+
+
+@pytest.fixture(scope="session")
+def population():
+    return Population.generate(seed=11, size=400, today=london_today())
+
+
+@pytest.fixture(scope="session")
+def signing_key():
+    from joserfc.jwk import ECKey
+
+    return ECKey.generate_key("P-256", {"kid": "it-1", "use": "sig"})
+
+
+@pytest.fixture
+async def sims(population):
+    async with run_simulators(population, shutdown_timeout=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+async def jwks(signing_key):
+    server = JwksServer()
+    server.publish(signing_key)
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def gateway(sims, jwks, signing_key):
+    async with running_gateway(sims, jwks, signing_key) as running:
+        yield running
+
+
+@pytest.fixture
+async def redis_client():
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()

@@ -1,0 +1,119 @@
+"""The gateway wired to real parts: simulators on loopback, a real JWKS, real Redis.
+
+`Gateway` drives the ASGI app through httpx's ASGITransport with its
+lifespan running, and mints tokens signed with a real ES256 key that the
+JWKS server publishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gateway.app import create_app
+from gateway.settings import build_settings
+from tests.auth.helpers import AUDIENCE, ISSUER, make_token
+
+ALL_SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
+              "child.services.read child.sensitive.read child.shielded.read")
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CHILD_FIELDS = """id nhsNumber name { given family } dateOfBirth gender shielded
+  address { lines postcode }
+  carers { name { given family } relationship phone address { lines postcode } }
+  education { school { name code phone address { lines postcode } } }
+  primaryCare { practice { name code phone address { lines postcode } } }
+  services { kind name sensitive contact }
+  sources { connector status fromCache }"""
+CHILD_QUERY = ("query($id: ID!, $purpose: Purpose!, $case: String) {"
+               f" child(id: $id, purpose: $purpose, caseReference: $case) {{ {CHILD_FIELDS} }} }}")
+FIND_QUERY = ("query($s: ChildSearch!) { findChildren(search: $s, purpose: SAFEGUARDING)"
+              " { id name { given family } dateOfBirth } }")
+
+
+def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict[str, Any]:
+    kinds = {"gp": "gp_fhir", "school": "school_rest", "council": "council_rest"}
+    tree: dict[str, Any] = {
+        "auth": {"issuer": ISSUER, "audience": AUDIENCE, "jwks_url": jwks_url},
+        "cache": {"redis_url": REDIS_URL, "key_prefix": f"t{uuid.uuid4().hex[:12]}:",
+                  "secret": "test-cache-secret-" + "c" * 32, "redis_retry_seconds": 30},
+        "ids": {"secret": "test-id-secret-" + "i" * 32},
+        "connectors": [{"name": n, "kind": k, "base_url": urls[n], "timeout_seconds": 0.5}
+                       for n, k in kinds.items()],
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(tree.get(key), dict):
+            tree[key] = {**tree[key], **value}
+        else:
+            tree[key] = value
+    return tree
+
+
+@dataclass
+class Gateway:
+    """A running gateway app plus the parts it talks to."""
+
+    client: httpx.AsyncClient
+    app: Any
+    sims: Any
+    key: Any
+    fixtures: dict[str, str]
+    settings: Any
+    client_id: str = "client-a"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    def token(self, scopes: str = ALL_SCOPES, *, client_id: str | None = None,
+              **claims: Any) -> str:
+        values = {"scope": scopes, "client_id": client_id or self.client_id, **claims}
+        return make_token(self.key, time.time(), claims=values)
+
+    async def post(self, body: Any, *, token: str | None = None,
+                   headers: dict[str, str] | None = None) -> httpx.Response:
+        all_headers = {"Authorization": f"Bearer {token or self.token()}", **(headers or {})}
+        return await self.client.post("/graphql", json=body, headers=all_headers)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
+                  scopes: str = ALL_SCOPES, client_id: str | None = None,
+                  token: str | None = None) -> dict[str, Any]:
+        token = token or self.token(scopes, client_id=client_id)
+        response = await self.post({"query": query, "variables": variables or {}}, token=token)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def id_for(self, nhs: str, client_id: str | None = None) -> str:
+        return str(self.runtime.services.ids.encode(nhs, client_id or self.client_id))
+
+    async def child(self, fixture_or_nhs: str, *, scopes: str = ALL_SCOPES,
+                    purpose: str = "SAFEGUARDING", case: str | None = "CASE-1",
+                    fields: str | None = None) -> dict[str, Any]:
+        nhs = self.fixtures.get(fixture_or_nhs, fixture_or_nhs)
+        query = CHILD_QUERY if fields is None else (
+            "query($id: ID!, $purpose: Purpose!, $case: String) {"
+            f" child(id: $id, purpose: $purpose, caseReference: $case) {{ {fields} }} }}")
+        return await self.gql(query, {"id": self.id_for(nhs), "purpose": purpose, "case": case},
+                              scopes=scopes)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(sims: Any, jwks: Any, key: Any, **overrides: Any) -> Any:
+    settings = build_settings(settings_tree(sims.urls(), jwks.url, **overrides))
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield Gateway(client, app, sims, key, sims.population.fixtures(), settings)
+
+
+def errors_by_path(body: dict[str, Any]) -> dict[str, str]:
+    """`{"child.address": "SHIELDED", ...}` for every error with a path."""
+    return {".".join(str(p) for p in e["path"]): e["extensions"]["code"]
+            for e in body.get("errors", []) if e.get("path")}

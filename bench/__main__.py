@@ -1,6 +1,6 @@
 """Benchmark: the gateway in its own process against simulators with a fixed latency.
 
-    .venv/bin/python -m bench --clients 32 --seconds 15 --latency-ms 20
+    .venv/bin/python -m bench --clients 1,32 --seconds 10 --latency-ms 20
 
 Starts the three simulated systems (one process), the gateway (`contactpoint
 serve`, its own process, pinned to CPU 0 where the OS allows), a JWKS for the
@@ -28,9 +28,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from joserfc.jwk import ECKey
 
 from connectors.simulators import Population
-from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER, create_jwks_app, mint_dev_token
+from connectors.simulators.records import age_on
+from gateway.auth.devissuer import mint_dev_token
 from gateway.ids import ChildIdCodec
 
 QUERY = """query Child($id: ID!) {
@@ -47,6 +49,9 @@ QUERY = """query Child($id: ID!) {
 SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
           "child.services.read child.sensitive.read child.shielded.read")
 CLIENT = "bench-client"
+ISSUER = "https://bench-issuer.contactpoint.invalid"
+AUDIENCE = "contactpoint-bench"
+JWKS_PATH = "/.well-known/jwks.json"
 
 
 @dataclass
@@ -79,8 +84,7 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
             redis_url: str | None) -> None:
     lines = [
         'mode = "production"',
-        "[auth]", f'issuer = "{DEV_ISSUER}"', f'audience = "{DEV_AUDIENCE}"',
-        f'jwks_url = "{jwks_url}"', "development_issuer = true",
+        "[auth]", f'issuer = "{ISSUER}"', f'audience = "{AUDIENCE}"', f'jwks_url = "{jwks_url}"',
         "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
         "[ids]", f'secret = "{id_secret}"',
@@ -144,7 +148,14 @@ async def main(args: argparse.Namespace) -> None:
         [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
          "--size", str(args.children), "--seed", str(args.seed)],
         stdout=subprocess.PIPE)
-    jwks_runner = web.AppRunner(create_jwks_app())
+    key = ECKey.generate_key("P-256", {"kid": "bench-1", "use": "sig", "alg": "ES256"})
+    jwks_app = web.Application()
+
+    async def serve_jwks(_: web.Request) -> web.Response:
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    jwks_app.router.add_get(JWKS_PATH, serve_jwks)
+    jwks_runner = web.AppRunner(jwks_app, access_log=None)
     await jwks_runner.setup()
     site = web.TCPSite(jwks_runner, "127.0.0.1", 0)
     await site.start()
@@ -156,7 +167,7 @@ async def main(args: argparse.Namespace) -> None:
         id_secret = secrets.token_hex(32)
         workdir = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
         config = workdir / "gateway.toml"
-        _config(config, urls, f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json", id_secret,
+        _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
                 None if args.no_redis else args.redis_url)
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
@@ -167,22 +178,28 @@ async def main(args: argparse.Namespace) -> None:
         url = f"http://127.0.0.1:{args.port}"
         await _wait_healthy(url, gateway)
         token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"],
-                               organisation="bench-org", client_id=CLIENT, ttl_seconds=3600)
+                               organisation="bench-org", client_id=CLIENT, ttl_seconds=3600,
+                               key=key, issuer=ISSUER, audience=AUDIENCE)
         codec = ChildIdCodec(id_secret, 86_400)
         fixtures = set(population.fixtures().values())
         servable = [c.nhs_number for c in population.children
-                    if c.nhs_number not in fixtures and c.age < 18]
+                    if c.nhs_number not in fixtures
+                    and age_on(c.date_of_birth, population.today) < 18]
         miss_ids = [codec.encode(nhs, CLIENT) for nhs in servable]
         hit_ids = miss_ids[-args.hot:]
-        await _load(url, token, hit_ids, args.clients, 2.0, "warm-up")
-        runs = [await _load(url, token, miss_ids[: len(miss_ids) - args.hot], args.clients,
-                            args.seconds, "cache-miss"),
-                await _load(url, token, hit_ids, args.clients, args.seconds, "cache-hit")]
-        print(json.dumps({"clients": args.clients, "seconds": args.seconds,
+        clients = [int(n) for n in args.clients.split(",")]
+        await _load(url, token, hit_ids, max(clients), 2.0, "warm-up")
+        cold = miss_ids[: len(miss_ids) - args.hot]
+        print(json.dumps({"clients": clients, "seconds": args.seconds,
                           "simulator_latency_ms": args.latency_ms,
-                          "cache": "none" if args.no_redis else args.redis_url}))
-        for run in runs:
-            print(json.dumps(run.report(args.latency_ms)))
+                          "cache": "in-process" if args.no_redis else args.redis_url}))
+        for n in clients:
+            # each miss run starts where the last stopped, so no child repeats
+            miss = await _load(url, token, cold, n, args.seconds, f"cache-miss x{n}")
+            cold = cold[len(miss.latencies) + miss.errors:]
+            hit = await _load(url, token, hit_ids, n, args.seconds, f"cache-hit x{n}")
+            for run in (miss, hit):
+                print(json.dumps(run.report(args.latency_ms)), flush=True)
     finally:
         for process in (gateway, simulators):
             if process is not None:
@@ -194,7 +211,7 @@ async def main(args: argparse.Namespace) -> None:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--clients", default="1,32", help="comma-separated concurrencies")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--children", type=int, default=10_000)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from connectors.registry import build_connectors, close_all
-
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, open_store

@@ -15,7 +15,7 @@ from gateway.cache import CacheSealer, open_store
 from gateway.ids import ChildIdCodec
 from gateway.pseudonyms import Pseudonymiser
 from gateway.sources import Sources
-from resolvers.assembly import SourceTraits
+from resolvers.assembly import SourceTraits, cacheable
 from resolvers.context import GatewayServices
 from resolvers.schema import build_schema
 
@@ -60,9 +60,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     jwks = JwksCache(settings.auth)
     try:
         traits = {name: SourceTraits(c.provides, c.can_shield) for name, c in connectors.items()}
-        sources = Sources(connectors, store,
-                          CacheSealer(settings.cache.secret.get_secret_value(),
-                                      settings.cache.key_prefix))
+        sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
+        sources = Sources(connectors, store, sealer,
+                          may_cache=lambda bundle: cacheable(bundle, traits, london_today()))
         services = GatewayServices(
             sources=sources, traits=traits,
             ids=ChildIdCodec(settings.ids.secret.get_secret_value(),

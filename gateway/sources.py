@@ -2,8 +2,8 @@
 
 This is the gateway's only path to the source systems. It reads all of a
 child's cache entries in one round trip, fetches the misses concurrently,
-and writes back what it may: answers about a shielded child are never
-cached, and learning that a child is shielded purges its cached entries.
+and writes back what the policy allows (`may_cache`); learning that a child
+is shielded purges its cached entries.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from connectors.facts import SourceFacts, facts_from_json, facts_to_json
 from gateway.logs import exception_summary
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from connectors.base import Connector
     from connectors.facts import DemographicSearch
@@ -76,10 +76,12 @@ class Sources:
     """Loads `SourceBundle`s for NHS numbers through the cache and the connectors."""
 
     def __init__(self, connectors: Mapping[str, Connector], store: CacheStore,
-                 sealer: CacheSealer) -> None:
+                 sealer: CacheSealer, may_cache: Callable[[SourceBundle], bool]) -> None:
+        """`may_cache` says whether a bundle's answers may be kept (the policy's call)."""
         self.connectors = dict(connectors)
         self._store = store
         self._sealer = sealer
+        self._may_cache = may_cache
 
     async def _live(self, connector: Connector, nhs_number: str) -> SourceOutcome:
         try:
@@ -131,6 +133,8 @@ class Sources:
             row_keys = keys[n * width:(n + 1) * width]
             if bundle.says_shielded:
                 purges.extend(row_keys)
+                continue
+            if not self._may_cache(bundle):
                 continue
             for key, outcome in zip(row_keys, bundle.outcomes, strict=True):
                 ttl = self.connectors[outcome.connector].cache_ttl

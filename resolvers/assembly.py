@@ -6,14 +6,15 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.facts import SourceFacts
-from gateway.policy import ChildState
+from gateway.policy import ChildState, is_servable
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Mapping
 
     from gateway.sources import SourceBundle
 
-__all__ = ["Assembled", "SourceTraits", "assemble"]
+__all__ = ["Assembled", "SourceTraits", "assemble", "cacheable"]
 
 _MERGED = tuple(f.name for f in fields(SourceFacts) if f.name not in {
     "nhs_number", "shielded", "retention_consent"})
@@ -63,3 +64,14 @@ def assemble(bundle: SourceBundle, traits: Mapping[str, SourceTraits]) -> Assemb
     missing_from_failed = frozenset().union(*(traits[name].provides for name in failed))
     unavailable = frozenset(name for name in missing_from_failed if getattr(facts, name) is None)
     return Assembled("known", ChildState(facts, shielded, unavailable))
+
+
+def cacheable(bundle: SourceBundle, traits: Mapping[str, SourceTraits], today: dt.date) -> bool:
+    """Whether a bundle's answers may be cached.
+
+    Not for a child who counts as shielded (including "the council did not
+    answer"), nor for a person the gateway may not serve (18+ without
+    retention consent): their data is not kept, however briefly.
+    """
+    state = assemble(bundle, traits).state
+    return state is None or (not state.shielded and is_servable(state.facts, today))

@@ -82,7 +82,10 @@ async def _candidates(context: RequestContext, search: ExactSearch) -> list[str]
     outcome = await context.services.sources.search(search.demographics)
     if len(outcome.unavailable) == len(context.services.sources.connectors):
         raise UpstreamUnavailableError("No system holding children's records answered.")
-    return list(outcome.nhs_numbers[:MAX_MATCHES])
+    # Not cut to MAX_MATCHES here: people who may not be served (18+ without
+    # consent) must not take the places of those who may; the per-request child
+    # limit bounds the work.
+    return list(outcome.nhs_numbers[:context.services.max_children_per_request])
 
 
 async def find_children(context: RequestContext, search: ChildSearch) -> list[ChildMatch]:

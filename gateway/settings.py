@@ -103,6 +103,8 @@ class ConnectorSettings(_Frozen):
     timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
     cache_ttl_seconds: Annotated[float | None, Field(ge=0, le=300)] = None
     max_connections: Annotated[int, Field(ge=1, le=1_000)] = 100
+    notice_secret: SecretStr | None = Field(default=None, min_length=32)
+    """Shared secret for the system's signed "changed" notices (None: notices refused)."""
 
 
 class Settings(_Frozen):

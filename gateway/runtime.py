@@ -13,6 +13,7 @@ from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, open_store
 from gateway.ids import ChildIdCodec
+from gateway.policy import DEFAULT_PURPOSES, Scope
 from gateway.pseudonyms import Pseudonymiser
 from gateway.sources import Sources
 from resolvers.assembly import SourceTraits, cacheable
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.cache import CacheStore
     from gateway.settings import Settings
 
-__all__ = ["Runtime", "london_today", "open_runtime"]
+__all__ = ["Runtime", "london_today", "open_runtime", "purpose_table"]
 
 _LONDON = ZoneInfo("Europe/London")
 
@@ -36,6 +37,13 @@ _LONDON = ZoneInfo("Europe/London")
 def london_today() -> dt.date:
     """Today's date in England, which decides birthdays (the 18+ rule)."""
     return dt.datetime.now(_LONDON).date()
+
+
+def purpose_table(settings: Settings) -> dict[str, frozenset[Scope]]:
+    """The configured purpose table, or the policy file's default."""
+    if settings.purposes is None:
+        return dict(DEFAULT_PURPOSES)
+    return {p: frozenset(Scope(s) for s in scopes) for p, scopes in settings.purposes.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +76,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             ids=ChildIdCodec(settings.ids.secret.get_secret_value(),
                              settings.ids.lifetime_seconds),
             today=london_today,
-            max_children_per_request=settings.limits.max_children_per_request)
+            max_children_per_request=settings.limits.max_children_per_request,
+            purposes=purpose_table(settings))
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),

@@ -107,6 +107,13 @@ class ConnectorSettings(_Frozen):
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
 
 
+PURPOSES = ("SAFEGUARDING", "EARLY_HELP", "EDUCATION", "HEALTH_CARE", "SOCIAL_CARE",
+            "YOUTH_JUSTICE")
+SCOPES = ("child.identity.read", "child.contact.read", "child.education.read",
+          "child.health.read", "child.services.read", "child.sensitive.read",
+          "child.shielded.read")
+
+
 class Settings(_Frozen):
     """The whole gateway configuration."""
 
@@ -116,6 +123,19 @@ class Settings(_Frozen):
     ids: IdSettings
     limits: LimitSettings = LimitSettings()
     connectors: tuple[ConnectorSettings, ...] = Field(min_length=1)
+    purposes: dict[str, tuple[str, ...]] | None = None
+    """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
+    of a given table permit nothing."""
+
+    @model_validator(mode="after")
+    def _known_purposes(self) -> Settings:
+        for purpose, scopes in (self.purposes or {}).items():
+            if purpose not in PURPOSES:
+                raise ValueError(f"purposes: unknown purpose {purpose!r}")
+            unknown = sorted(set(scopes) - set(SCOPES))
+            if unknown:
+                raise ValueError(f"purposes.{purpose}: unknown scopes {unknown}")
+        return self
 
     @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:

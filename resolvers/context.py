@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from gateway.auth.caller import Caller
     from gateway.ids import ChildIdCodec
+    from gateway.policy import Scope
     from gateway.sources import SourceBundle, Sources
     from resolvers.assembly import SourceTraits
 
@@ -30,6 +31,7 @@ class GatewayServices:
     ids: ChildIdCodec
     today: Callable[[], dt.date]
     max_children_per_request: int
+    purposes: Mapping[str, frozenset[Scope]]
 
 
 @dataclass(frozen=True, slots=True)

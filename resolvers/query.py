@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from gateway.errors import (
     NotFoundError,
     UpstreamUnavailableError,
 )
-from gateway.policy import Access, Scope, decide, is_servable
+from gateway.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
 from resolvers.assembly import Assembled, assemble
 from resolvers.child import Child
 from resolvers.context import RequestContext
@@ -30,7 +31,6 @@ __all__ = ["ChildSearch", "Purpose", "Query"]
 
 MAX_MATCHES = 5
 _MAX_CASE_REFERENCE = 64
-_CHILD_SCOPES = frozenset(Scope) - {Scope.SHIELDED, Scope.SENSITIVE}
 
 
 @strawberry.enum(description="Why the caller is asking; every child query must name one.")
@@ -88,10 +88,39 @@ async def _candidates(context: RequestContext, search: ExactSearch) -> list[str]
     return list(outcome.nhs_numbers[:context.services.max_children_per_request])
 
 
-async def find_children(context: RequestContext, search: ChildSearch) -> list[ChildMatch]:
-    if Scope.IDENTITY not in context.caller.scopes:
-        raise ForbiddenError(f"findChildren needs the scope {Scope.IDENTITY.value}.",
-                             scope=Scope.IDENTITY.value)
+def _access(context: RequestContext, purpose: Purpose, case_reference: str | None,
+            root_field: str) -> Access:
+    """The caller's access for this purpose; FORBIDDEN if the root field itself is not granted."""
+    access = Access.of(context.caller.scopes, purpose.value, case_reference,
+                       context.services.purposes)
+    reason = scope_reason(FIELD_POLICY[root_field].scopes, access)
+    if reason is not None:
+        raise ForbiddenError(reason.message, **({"scope": reason.scope} if reason.scope else {}))
+    return access
+
+
+def _visible_match(search: ExactSearch, access: Access, state: ChildState) -> bool:
+    """Whether the child matches on values this caller may see.
+
+    A postcode the caller may not see (shielded child, or no contact scope) is
+    never compared, so a search cannot confirm it: the child is then found
+    only on the other attributes (NHS number, or family name + date of birth
+    + given name).
+    """
+    criteria = search.demographics
+    if criteria is None:
+        return True
+    if criteria.postcode and "Child.address" in decide(access, state).withheld:
+        criteria = replace(criteria, postcode=None)
+        if search.nhs_number is None and criteria.given_name is None:
+            return False
+        return matches(criteria, state.facts)
+    return search.nhs_number is None or matches(criteria, state.facts)
+
+
+async def find_children(context: RequestContext, search: ChildSearch, purpose: Purpose,
+                        case_reference: str | None) -> list[ChildMatch]:
+    access = _access(context, purpose, case_reference, "Query.findChildren")
     exact = parse_search(search.nhs_number, search.family_name, search.given_name,
                          search.date_of_birth, search.postcode, context.services.today())
     candidates = await _candidates(context, exact)
@@ -101,10 +130,7 @@ async def find_children(context: RequestContext, search: ChildSearch) -> list[Ch
         if assembled.status == "unavailable" and exact.nhs_number is not None:
             raise UpstreamUnavailableError("No system holding children's records answered.")
         state = _servable(context, assembled)
-        if state is None:
-            continue
-        if exact.nhs_number is not None and exact.demographics is not None and not matches(
-                exact.demographics, state.facts):
+        if state is None or not _visible_match(exact, access, state):
             continue
         found.append(ChildMatch(
             id=strawberry.ID(context.services.ids.encode(nhs, context.caller.client_id)),
@@ -114,8 +140,7 @@ async def find_children(context: RequestContext, search: ChildSearch) -> list[Ch
 
 async def find_child(context: RequestContext, child_id: str, purpose: Purpose,
                      case_reference: str | None) -> Child:
-    if not context.caller.scopes & _CHILD_SCOPES:
-        raise ForbiddenError("child needs at least one child.*.read scope.")
+    access = _access(context, purpose, case_reference, "Query.child")
     nhs = context.services.ids.decode(child_id, context.caller.client_id)
     if nhs is None:
         raise NotFoundError
@@ -126,7 +151,6 @@ async def find_child(context: RequestContext, child_id: str, purpose: Purpose,
     state = _servable(context, assembled)
     if state is None:
         raise NotFoundError
-    access = Access(context.caller.scopes, purpose.value, case_reference)
     return Child(id=strawberry.ID(child_id), _state=state, _decision=decide(access, state),
                  _bundle=bundle)
 
@@ -138,8 +162,8 @@ class Query:
     async def find_children(self, info: Info[RequestContext, None], search: ChildSearch,
                             purpose: Purpose, case_reference: str | None = None,
                             ) -> list[ChildMatch]:
-        _case_reference(case_reference)
-        return await find_children(info.context, search)
+        return await find_children(info.context, search, purpose,
+                                   _case_reference(case_reference))
 
     @strawberry.field(description="One child's record, by an id from findChildren.")
     async def child(self, info: Info[RequestContext, None], id: strawberry.ID,

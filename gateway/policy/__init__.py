@@ -4,11 +4,21 @@ Given who asks (scopes), why (purpose) and the merged facts about one child,
 decide field by field what is released and, for what is withheld, why.
 """
 
-from gateway.policy.decide import Access, ChildState, Decision, Withheld, decide, is_servable
-from gateway.policy.table import FIELD_POLICY, FieldRule, Scope
+from gateway.policy.decide import (
+    Access,
+    ChildState,
+    Decision,
+    Withheld,
+    decide,
+    is_servable,
+    scope_reason,
+)
+from gateway.policy.table import DEFAULT_PURPOSES, FIELD_POLICY, GUARDED, FieldRule, Scope
 
 __all__ = [
+    "DEFAULT_PURPOSES",
     "FIELD_POLICY",
+    "GUARDED",
     "Access",
     "ChildState",
     "Decision",
@@ -17,4 +27,5 @@ __all__ = [
     "Withheld",
     "decide",
     "is_servable",
+    "scope_reason",
 ]

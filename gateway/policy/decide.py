@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway.policy.table import FIELD_POLICY, FieldRule, Scope
+from gateway.policy.table import DEFAULT_PURPOSES, GUARDED, FieldRule, Scope
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -20,11 +20,26 @@ ADULT_AGE = 18
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """Who asks and why: the caller's scopes, the stated purpose and case reference."""
+    """Who asks and why: the caller's scopes, the purpose and what it permits, the case."""
 
     scopes: frozenset[str]
     purpose: str
     case_reference: str | None = None
+    purpose_scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, scopes: frozenset[str], purpose: str, case_reference: str | None = None,
+           purposes: Mapping[str, frozenset[Scope]] = DEFAULT_PURPOSES) -> Access:
+        """Access for `purpose` under a purpose table (unknown purposes permit nothing)."""
+        return cls(scopes, purpose, case_reference, frozenset(purposes.get(purpose, ())))
+
+    def grants(self, scope: str) -> bool:
+        """The caller holds `scope` and the purpose permits using it."""
+        return scope in self.scopes and scope in self.purpose_scopes
+
+    @property
+    def may_reveal_shielded(self) -> bool:
+        return self.grants(Scope.SHIELDED) and bool(self.case_reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,22 +78,31 @@ class Decision:
     services: tuple[Service, ...] | None
 
 
-def _forbidden(rule: FieldRule) -> Withheld:
-    return Withheld("FORBIDDEN", f"This field needs the scope {rule.scope.value}.",
-                    rule.scope.value)
-
-
 _SHIELDED = Withheld(
     "SHIELDED",
-    "Withheld: this child's location is shielded (or its shielding status is unknown).",
+    "Withheld: this child's location is shielded (or its shielding status is unknown); it "
+    f"needs {Scope.SHIELDED.value} and a caseReference.",
 )
 _UNAVAILABLE = Withheld("UPSTREAM_UNAVAILABLE", "The system holding this field did not answer.")
 
 
+def scope_reason(scopes: tuple[Scope, ...], access: Access) -> Withheld | None:
+    """FORBIDDEN unless some scope in `scopes` is held and permitted by the purpose."""
+    if not scopes or any(access.grants(s) for s in scopes):
+        return None
+    held = next((s for s in scopes if s in access.scopes), None)
+    if held is not None:
+        return Withheld("FORBIDDEN", f"The purpose {access.purpose} does not permit the scope "
+                        f"{held.value}.", held.value)
+    return Withheld("FORBIDDEN", f"This field needs the scope {scopes[0].value}.",
+                    scopes[0].value)
+
+
 def _reason(rule: FieldRule, access: Access, child: ChildState) -> Withheld | None:
-    if rule.scope not in access.scopes:
-        return _forbidden(rule)
-    if rule.reveals_location and child.shielded and Scope.SHIELDED not in access.scopes:
+    forbidden = scope_reason(rule.scopes, access)
+    if forbidden is not None:
+        return forbidden
+    if rule.reveals_location and child.shielded and not access.may_reveal_shielded:
         return _SHIELDED
     if any(name in child.unavailable for name in rule.source_fields):
         return _UNAVAILABLE
@@ -89,14 +113,14 @@ def _visible_services(access: Access, services: tuple[Service, ...] | None
                       ) -> tuple[Service, ...] | None:
     if services is None:
         return None
-    sensitive_ok = Scope.SENSITIVE in access.scopes
+    sensitive_ok = access.grants(Scope.SENSITIVE)
     return tuple(s for s in services if not s.sensitive or (sensitive_ok and s.consent_recorded))
 
 
 def decide(access: Access, child: ChildState) -> Decision:
     """Decide every guarded field once for this request; pure, no I/O."""
     withheld = {}
-    for key, rule in FIELD_POLICY.items():
+    for key, rule in GUARDED.items():
         reason = _reason(rule, access, child)
         if reason is not None:
             withheld[key] = reason

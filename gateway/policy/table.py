@@ -1,17 +1,19 @@
-"""The policy table: for each guarded field, the scope it needs and whether it reveals location.
+"""The policy table, loaded from `fields.toml` (the reviewable statement of the rules).
 
-This table is the reviewable statement of the rules; `decide` only applies it.
-Keys are `Type.field` as in the public schema. `source_fields` names the
-`SourceFacts` attributes the value is built from, so a source that failed to
-answer can be blamed on exactly the fields it would have supplied.
+`decide` only applies it. Keys are `Type.field` as in the public schema.
 """
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
-__all__ = ["FIELD_POLICY", "FieldRule", "Scope"]
+__all__ = ["DEFAULT_PURPOSES", "FIELD_POLICY", "GUARDED", "FieldRule", "Scope", "load_table"]
+
+TABLE_FILE = Path(__file__).with_name("fields.toml")
 
 
 class Scope(StrEnum):
@@ -26,27 +28,53 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    scope: Scope
+    """One row of the table."""
+
+    scopes: tuple[Scope, ...] = ()
+    inherit: bool = False
     reveals_location: bool = False
+    sensitive: bool = False
     source_fields: tuple[str, ...] = ()
 
+    @property
+    def scope(self) -> Scope | None:
+        """The first releasing scope (the one named in FORBIDDEN errors)."""
+        return self.scopes[0] if self.scopes else None
 
-FIELD_POLICY: dict[str, FieldRule] = {
-    "Child.nhsNumber": FieldRule(Scope.IDENTITY),
-    "Child.name": FieldRule(Scope.IDENTITY, source_fields=("name",)),
-    "Child.dateOfBirth": FieldRule(Scope.IDENTITY, source_fields=("date_of_birth",)),
-    "Child.gender": FieldRule(Scope.IDENTITY, source_fields=("gender",)),
-    "Child.shielded": FieldRule(Scope.IDENTITY),
-    "Child.sources": FieldRule(Scope.IDENTITY),
-    "Child.address": FieldRule(Scope.CONTACT, reveals_location=True, source_fields=("address",)),
-    "Child.carers": FieldRule(Scope.CONTACT, source_fields=("carers",)),
-    "Carer.address": FieldRule(Scope.CONTACT, reveals_location=True),
-    "Child.education": FieldRule(Scope.EDUCATION, reveals_location=True,
-                                 source_fields=("school",)),
-    "Child.primaryCare": FieldRule(Scope.HEALTH, reveals_location=True,
-                                   source_fields=("practice",)),
-    "Child.services": FieldRule(Scope.SERVICES, source_fields=("services",)),
-    "Service.contact": FieldRule(Scope.SERVICES, reveals_location=True),
-    "ChildMatch.name": FieldRule(Scope.IDENTITY),
-    "ChildMatch.dateOfBirth": FieldRule(Scope.IDENTITY),
+
+_ROW_KEYS = {"scopes", "inherit", "location", "sensitive", "source"}
+
+
+def _rule(key: str, row: dict[str, Any]) -> FieldRule:
+    unknown = set(row) - _ROW_KEYS
+    if unknown:
+        raise ValueError(f"policy row {key}: unknown keys {sorted(unknown)}")
+    if bool(row.get("inherit")) == ("scopes" in row):
+        raise ValueError(f"policy row {key}: give either scopes or inherit = true")
+    source = row.get("source")
+    return FieldRule(
+        scopes=tuple(Scope(s) for s in row.get("scopes", ())),
+        inherit=bool(row.get("inherit", False)),
+        reveals_location=bool(row.get("location", False)),
+        sensitive=bool(row.get("sensitive", False)),
+        source_fields=(source,) if source else (),
+    )
+
+
+def load_table(text: str) -> tuple[dict[str, FieldRule], dict[str, frozenset[Scope]]]:
+    """Parse the policy file: (rules by `Type.field`, scopes by purpose); raises ValueError."""
+    data = tomllib.loads(text)
+    rules = {key: _rule(key, row) for key, row in data["fields"].items()}
+    purposes = {name: frozenset(Scope(s) for s in scopes)
+                for name, scopes in data["purposes"].items()}
+    return rules, purposes
+
+
+FIELD_POLICY, DEFAULT_PURPOSES = load_table(TABLE_FILE.read_text(encoding="utf-8"))
+
+# The rows `decide` evaluates for one child: its own fields and those of the
+# objects it holds that carry a rule of their own.
+GUARDED: dict[str, FieldRule] = {
+    key: rule for key, rule in FIELD_POLICY.items()
+    if not rule.inherit and rule.scopes and key.split(".")[0] in {"Child", "Carer", "Service"}
 }

@@ -6,8 +6,9 @@ import pytest
 
 from connectors.facts import Address, SourceFacts
 from connectors.facts import Service as ServiceFacts
-from gateway.policy import FIELD_POLICY, Access, ChildState, Scope, decide, is_servable
+from gateway.policy import GUARDED, Access, ChildState, Scope, decide, is_servable
 from gateway.policy.decide import age_on
+from gateway.policy.table import load_table
 
 ALL = frozenset(Scope)
 SERVICES = (
@@ -23,19 +24,19 @@ def state(*, shielded=False, unavailable=frozenset()):
     return ChildState(FACTS, shielded=shielded, unavailable=frozenset(unavailable))
 
 
-def withheld(scopes, child=None):
-    decision = decide(Access(frozenset(scopes), "SAFEGUARDING"), child or state())
+def withheld(scopes, child=None, *, purpose="SAFEGUARDING", case="CASE-1"):
+    decision = decide(Access.of(frozenset(scopes), purpose, case), child or state())
     return {key: reason.code for key, reason in decision.withheld.items()}
 
 
 @pytest.mark.parametrize("scope", list(Scope))
 def test_each_scope_alone_releases_exactly_its_fields(scope):
-    released = set(FIELD_POLICY) - set(withheld({scope}))
-    assert released == {key for key, rule in FIELD_POLICY.items() if rule.scope == scope}
+    released = set(GUARDED) - set(withheld({scope}))
+    assert released == {key for key, rule in GUARDED.items() if scope in rule.scopes}
 
 
 def test_forbidden_names_the_missing_scope():
-    decision = decide(Access(frozenset(), "EDUCATION"), state())
+    decision = decide(Access.of(frozenset(), "EDUCATION"), state())
     reason = decision.withheld["Child.address"]
     assert (reason.code, reason.scope) == ("FORBIDDEN", "child.contact.read")
     assert "child.contact.read" in reason.message
@@ -68,7 +69,7 @@ def test_a_failed_source_costs_only_its_own_fields():
     ({Scope.SENSITIVE}, ["Family hub", "Clinic A"]),
 ])
 def test_sensitive_services_only_with_scope_and_consent(scopes, visible):
-    decision = decide(Access(frozenset(scopes), "HEALTH_CARE"), state())
+    decision = decide(Access.of(frozenset(scopes), "HEALTH_CARE"), state())
     assert [s.name for s in decision.services or ()] == visible
 
 
@@ -93,3 +94,63 @@ def test_age_on(born, today, age):
 def test_eighteenth_birthday_rule(born, consent, servable):
     facts = SourceFacts("9990000018", date_of_birth=born, retention_consent=consent)
     assert is_servable(facts, dt.date(2026, 11, 24)) is servable
+
+
+SHIELDED_PATHS = {"Child.address", "Carer.address", "Child.education", "Child.primaryCare",
+                  "Service.contact"}
+
+
+@pytest.mark.parametrize(("case", "purpose", "revealed"), [
+    ("CASE-1", "SAFEGUARDING", True),
+    (None, "SAFEGUARDING", False),       # the shielded scope needs a case reference
+    ("", "SAFEGUARDING", False),
+    ("CASE-1", "EDUCATION", True),
+])
+def test_revealing_a_shielded_child_needs_scope_and_case_reference(case, purpose, revealed):
+    result = withheld(ALL, state(shielded=True), purpose=purpose, case=case)
+    shielded = {k for k, code in result.items() if code == "SHIELDED"}
+    assert shielded == (set() if revealed else SHIELDED_PATHS)
+
+
+@pytest.mark.parametrize(("purpose", "forbidden"), [
+    ("SAFEGUARDING", set()),
+    ("HEALTH_CARE", set()),
+    ("EDUCATION", {"Child.primaryCare"}),
+    ("YOUTH_JUSTICE", {"Child.primaryCare"}),
+    ("EARLY_HELP", set()),
+    ("SOCIAL_CARE", set()),
+    ("NOT_A_PURPOSE", set(GUARDED)),
+])
+def test_purpose_limitation_table(purpose, forbidden):
+    result = withheld(ALL, purpose=purpose)
+    assert {k for k, code in result.items() if code == "FORBIDDEN"} == forbidden
+
+
+def test_purpose_forbidden_message_names_the_purpose():
+    decision = decide(Access.of(ALL, "EDUCATION", "C"), state())
+    reason = decision.withheld["Child.primaryCare"]
+    assert reason.code == "FORBIDDEN"
+    assert "EDUCATION does not permit" in reason.message
+    assert reason.scope == "child.health.read"
+
+
+@pytest.mark.parametrize(("purpose", "visible"), [
+    ("SAFEGUARDING", ["Family hub", "Clinic A"]),
+    ("HEALTH_CARE", ["Family hub", "Clinic A"]),
+    ("EDUCATION", ["Family hub"]),
+    ("SOCIAL_CARE", ["Family hub"]),
+])
+def test_sensitive_services_need_a_purpose_that_permits_them(purpose, visible):
+    decision = decide(Access.of(ALL, purpose, "C"), state())
+    assert [s.name for s in decision.services or ()] == visible
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[fields]\n"Child.x" = { scopes = [], bogus = 1 }\n[purposes]\n', "unknown keys"),
+    ('[fields]\n"Child.x" = { scopes = [], inherit = true }\n[purposes]\n', "either"),
+    ('[fields]\n"Child.x" = { }\n[purposes]\n', "either"),
+    ('[fields]\n"Child.x" = { scopes = ["child.everything"] }\n[purposes]\n', "child.everything"),
+])
+def test_policy_file_errors(text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        load_table(text)

@@ -51,3 +51,15 @@ def test_every_schema_field_has_a_policy_row():
 def test_every_policy_row_names_a_schema_field():
     stale = set(FIELD_POLICY) - _output_fields()
     assert not stale, f"rows in gateway/policy/fields.toml naming no schema field: {stale}"
+
+
+def _between(text: str, name: str) -> str:
+    return text.split(f"<!-- {name}:start -->\n", 1)[1].split(f"\n<!-- {name}:end -->", 1)[0]
+
+
+def test_readme_shows_the_policy_table():
+    from gateway.policy.render import markdown_fields, markdown_purposes
+
+    readme = (SCHEMA_FILE.parent / "README.md").read_text(encoding="utf-8")
+    assert _between(readme, "policy-fields") == markdown_fields()
+    assert _between(readme, "policy-purposes") == markdown_purposes()

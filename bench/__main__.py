@@ -88,6 +88,7 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
         "[ids]", f'secret = "{id_secret}"',
+        "[audit]", 'store = "none"', f'pseudonym_secret = "{secrets.token_hex(32)}"',
         "[limits]", "max_children_per_request = 10",
     ]
     for name, kind in (("gp", "gp_fhir"), ("school", "school_rest"), ("council", "council_rest")):

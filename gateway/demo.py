@@ -59,6 +59,8 @@ def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) ->
         "cache": {"redis_url": redis_url, "key_prefix": "cpgdemo:",
                   "secret": secrets.token_urlsafe(32)},
         "ids": {"secret": secrets.token_urlsafe(32)},
+        "audit": {"store": "sqlite", "sqlite_path": "contactpoint-demo-audit.db",
+                  "pseudonym_secret": "contactpoint-demo-audit-pseudonyms-not-secret"},
         "connectors": [{"name": name, "kind": kind, "base_url": urls[name]}
                        for name, kind in kinds.items()],
     })

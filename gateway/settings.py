@@ -16,7 +16,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 __all__ = [
+    "AlertSettings",
+    "AuditSettings",
     "AuthSettings",
+    "BudgetLimits",
+    "BudgetSettings",
     "CacheSettings",
     "ConfigError",
     "ConnectorSettings",
@@ -107,6 +111,57 @@ class ConnectorSettings(_Frozen):
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
 
 
+class AuditSettings(_Frozen):
+    """The tamper-evident audit log, written before any data leaves."""
+
+    store: Literal["sqlite", "postgresql", "none"] = "sqlite"
+    sqlite_path: str = "contactpoint-audit.db"
+    postgresql_dsn: SecretStr | None = None
+    pseudonym_secret: SecretStr = Field(min_length=32)
+    """HMAC key for child pseudonyms in the log; keep it for the log's lifetime."""
+    checkpoint_key_file: str | None = None
+    """PEM private key (Ed25519 or P-256) that signs checkpoints; None: derived from
+    `pseudonym_secret` (fine for a demo, not for production)."""
+    flush_interval_ms: Annotated[float, Field(gt=0, le=1_000)] = 2.0
+    max_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
+    checkpoint_every: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+
+    @model_validator(mode="after")
+    def _postgresql_needs_dsn(self) -> AuditSettings:
+        if self.store == "postgresql" and self.postgresql_dsn is None:
+            raise ValueError("postgresql_dsn is required when store = \"postgresql\"")
+        return self
+
+
+class BudgetLimits(_Frozen):
+    """Distinct children one subject or organisation may look up."""
+
+    subject_per_hour: Annotated[int, Field(ge=1)] = 20
+    subject_per_day: Annotated[int, Field(ge=1)] = 50
+    organisation_per_day: Annotated[int, Field(ge=1)] = 2_000
+
+
+class BudgetSettings(_Frozen):
+    """Harvesting budgets and request-rate limits, counted in Redis."""
+
+    default: BudgetLimits = BudgetLimits()
+    roles: dict[str, BudgetLimits] = Field(default_factory=dict)
+    """Per-role limits, chosen by the token's `roles` claim (the most generous wins)."""
+    alert_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    subject_requests_per_minute: Annotated[int, Field(ge=1)] = 120
+    client_requests_per_minute: Annotated[int, Field(ge=1)] = 3_000
+    burst: Annotated[int, Field(ge=1)] = 20
+
+
+class AlertSettings(_Frozen):
+    """Where the privacy officer's alerts go (pseudonyms only)."""
+
+    sink: Literal["file", "webhook"] = "file"
+    path: str = "contactpoint-alerts.jsonl"
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 PURPOSES = ("SAFEGUARDING", "EARLY_HELP", "EDUCATION", "HEALTH_CARE", "SOCIAL_CARE",
             "YOUTH_JUSTICE")
 SCOPES = ("child.identity.read", "child.contact.read", "child.education.read",
@@ -123,6 +178,9 @@ class Settings(_Frozen):
     ids: IdSettings
     limits: LimitSettings = LimitSettings()
     connectors: tuple[ConnectorSettings, ...] = Field(min_length=1)
+    audit: AuditSettings
+    budgets: BudgetSettings = BudgetSettings()
+    alerts: AlertSettings = AlertSettings()
     purposes: dict[str, tuple[str, ...]] | None = None
     """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
     of a given table permit nothing."""
@@ -161,6 +219,8 @@ ENVIRONMENT = {
     "REDIS_URL": ("cache", "redis_url"),
     "CONTACTPOINT_CACHE_SECRET": ("cache", "secret"),
     "CONTACTPOINT_ID_SECRET": ("ids", "secret"),
+    "CONTACTPOINT_AUDIT_SECRET": ("audit", "pseudonym_secret"),
+    "CONTACTPOINT_AUDIT_DSN": ("audit", "postgresql_dsn"),
     "CONTACTPOINT_AUTH_ISSUER": ("auth", "issuer"),
     "CONTACTPOINT_AUTH_AUDIENCE": ("auth", "audience"),
     "CONTACTPOINT_AUTH_JWKS_URL": ("auth", "jwks_url"),

@@ -19,6 +19,7 @@ def settings_for(urls):
                  "jwks_url": "https://issuer.test/jwks"},
         "cache": {"secret": "c" * 32, "default_ttl_seconds": 12},
         "ids": {"secret": "i" * 32},
+        "audit": {"pseudonym_secret": "a" * 32},
         "connectors": [
             {"name": "council", "kind": "council_rest", "base_url": urls["council"],
              "cache_ttl_seconds": 0},

@@ -42,6 +42,7 @@ def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict
         "cache": {"redis_url": REDIS_URL, "key_prefix": f"t{uuid.uuid4().hex[:12]}:",
                   "secret": "test-cache-secret-" + "c" * 32, "redis_retry_seconds": 30},
         "ids": {"secret": "test-id-secret-" + "i" * 32},
+        "audit": {"store": "none", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
         "connectors": [{"name": n, "kind": k, "base_url": urls[n], "timeout_seconds": 0.5}
                        for n, k in kinds.items()],
     }

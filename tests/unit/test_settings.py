@@ -13,6 +13,7 @@ def tree(**overrides):
                  "jwks_url": "https://issuer.example/jwks"},
         "cache": {"secret": SECRET},
         "ids": {"secret": SECRET},
+        "audit": {"pseudonym_secret": SECRET},
         "connectors": [{"name": "gp", "kind": "gp_fhir", "base_url": "http://127.0.0.1:1"}],
     }
     base.update(overrides)
@@ -56,6 +57,7 @@ def test_environment_overrides_the_file(tmp_path):
         'jwks_url = "https://issuer.example/jwks"\n'
         '[[connectors]]\nname = "gp"\nkind = "gp_fhir"\nbase_url = "http://127.0.0.1:1"\n')
     environ = {"CONTACTPOINT_CACHE_SECRET": SECRET, "CONTACTPOINT_ID_SECRET": SECRET,
+               "CONTACTPOINT_AUDIT_SECRET": SECRET,
                "REDIS_URL": "redis://127.0.0.1:6379/0"}
     settings = load_settings(path, environ)
     assert settings.cache.redis_url == "redis://127.0.0.1:6379/0"

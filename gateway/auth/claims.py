@@ -51,6 +51,8 @@ def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: f
         amr=_amr(claims, settings.mfa_values),
         expires_at=math.floor(claims["exp"]),
         token_id=claims.get("jti") or None,
+        roles=_roles(claims),
+        subject_nhs_number=_optional_string(claims, "subject_nhs_number"),
     )
 
 
@@ -59,6 +61,22 @@ def _string(claims: Mapping[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise TokenRejectedError(f"wrong type: {name}")
     return value
+
+
+def _optional_string(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TokenRejectedError(f"wrong type: {name}")
+    return value
+
+
+def _roles(claims: Mapping[str, Any]) -> frozenset[str]:
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise TokenRejectedError("wrong type: roles")
+    return frozenset(roles)
 
 
 def _organisation(claims: Mapping[str, Any]) -> str | None:

@@ -93,3 +93,23 @@ def test_scopes_split_on_single_spaces_only():
 def test_a_fractional_exp_is_floored():
     caller = caller_from_claims({**standard_claims(START), "exp": START + 100.9}, SETTINGS, START)
     assert caller.expires_at == int(START) + 100
+
+
+def test_roles_and_subject_nhs_number_claims():
+    settings = auth_settings("https://issuer.test.invalid/jwks")
+    claims = {**standard_claims(START), "roles": ["dpo", "social-worker"],
+              "subject_nhs_number": "9434765919"}
+    caller = caller_from_claims(claims, settings, START)
+    assert caller.roles == {"dpo", "social-worker"}
+    assert caller.subject_nhs_number == "9434765919"
+    assert "9434765919" not in repr(caller)
+    plain = caller_from_claims(standard_claims(START), settings, START)
+    assert (plain.roles, plain.subject_nhs_number) == (frozenset(), None)
+
+
+@pytest.mark.parametrize("bad", [{"roles": "dpo"}, {"roles": [1]}, {"subject_nhs_number": 9},
+                                 {"subject_nhs_number": ""}])
+def test_wrongly_typed_roles_or_subject_claims_are_rejected(bad):
+    settings = auth_settings("https://issuer.test.invalid/jwks")
+    with pytest.raises(TokenRejectedError):
+        caller_from_claims({**standard_claims(START), **bad}, settings, START)

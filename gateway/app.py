@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from gateway.health import healthz, readyz
 from gateway.http import graphql_endpoint
+from gateway.notices import notice_endpoint
 from gateway.runtime import open_runtime
 
 if TYPE_CHECKING:
@@ -33,5 +34,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/notices/{connector}", notice_endpoint, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -143,10 +143,10 @@ class Sources:
         await self._store.delete_many(purges)
         await self._store.set_many(writes)
 
-    async def forget(self, nhs_number: str) -> None:
-        """Drop every cached answer about one child (e.g. on a shielding notice)."""
-        await self._store.delete_many(
-            [self._sealer.key(name, nhs_number) for name in self.connectors])
+    async def forget(self, nhs_numbers: Sequence[str]) -> None:
+        """Drop every cached answer about these children (one round trip), e.g. on a notice."""
+        await self._store.delete_many([self._sealer.key(name, nhs) for nhs in nhs_numbers
+                                       for name in self.connectors])
 
     async def search(self, criteria: DemographicSearch) -> SearchOutcome:
         """Ask every system for exact demographic matches, in parallel."""

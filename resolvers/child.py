@@ -10,12 +10,18 @@ from connectors import facts as f
 from gateway.errors import FieldWithheldError
 from gateway.policy import ChildState, Decision, Withheld
 from gateway.sources import SourceBundle
+from resolvers.accesses import ChildAccess
 from resolvers.types import Address, Education, Organisation, PersonName, PrimaryCare, SourceStatus
 
 __all__ = ["Carer", "Child", "Service"]
 
 
-def _raise(reason: Withheld) -> None:
+def _release(access: ChildAccess, key: str, reason: Withheld | None) -> None:
+    """Note the field as released, or note why not and raise its error."""
+    if reason is None:
+        access.note_released(key)
+        return
+    access.note_withheld(key, reason.code)
     extra = {} if reason.scope is None else {"scope": reason.scope}
     raise FieldWithheldError(reason.code, reason.message, **extra)
 
@@ -27,11 +33,11 @@ class Carer:
     phone: str | None
     _address: strawberry.Private[f.Address | None]
     _address_withheld: strawberry.Private[Withheld | None]
+    _access: strawberry.Private[ChildAccess]
 
     @strawberry.field(description="Withheld (SHIELDED) when the child is shielded.")
     def address(self) -> Address | None:
-        if self._address_withheld is not None:
-            _raise(self._address_withheld)
+        _release(self._access, "Carer.address", self._address_withheld)
         return Address.of(self._address)
 
 
@@ -42,11 +48,11 @@ class Service:
     sensitive: bool
     _contact: strawberry.Private[str | None]
     _contact_withheld: strawberry.Private[Withheld | None]
+    _access: strawberry.Private[ChildAccess]
 
     @strawberry.field(description="Withheld (SHIELDED) when the child is shielded.")
     def contact(self) -> str | None:
-        if self._contact_withheld is not None:
-            _raise(self._contact_withheld)
+        _release(self._access, "Service.contact", self._contact_withheld)
         return self._contact
 
 
@@ -56,11 +62,10 @@ class Child:
     _state: strawberry.Private[ChildState]
     _decision: strawberry.Private[Decision]
     _bundle: strawberry.Private[SourceBundle]
+    _access: strawberry.Private[ChildAccess]
 
     def _guard(self, key: str) -> f.SourceFacts:
-        reason = self._decision.withheld.get(key)
-        if reason is not None:
-            _raise(reason)
+        _release(self._access, key, self._decision.withheld.get(key))
         return self._state.facts
 
     @strawberry.field
@@ -97,7 +102,8 @@ class Child:
         withheld = self._decision.withheld.get("Carer.address")
         return [Carer(name=PersonName(given=list(c.name.given), family=c.name.family),
                       relationship=c.relationship, phone=c.phone,
-                      _address=c.address, _address_withheld=withheld) for c in carers]
+                      _address=c.address, _address_withheld=withheld, _access=self._access)
+                for c in carers]
 
     @strawberry.field
     def education(self) -> Education | None:
@@ -116,8 +122,11 @@ class Child:
         if self._decision.services is None:
             return None
         withheld = self._decision.withheld.get("Service.contact")
+        if any(s.sensitive for s in self._decision.services):
+            self._access.sensitive_released = True
         return [Service(kind=s.kind, name=s.name, sensitive=s.sensitive, _contact=s.contact,
-                        _contact_withheld=withheld) for s in self._decision.services]
+                        _contact_withheld=withheld, _access=self._access)
+                for s in self._decision.services]
 
     @strawberry.field
     def sources(self) -> list[SourceStatus]:

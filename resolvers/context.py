@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gateway.ids import ChildIdCodec
     from gateway.policy import Scope
     from gateway.sources import SourceBundle, Sources
+    from resolvers.accesses import ChildAccess
     from resolvers.assembly import SourceTraits
 
 __all__ = ["GatewayServices", "RequestContext"]
@@ -42,7 +43,13 @@ class RequestContext:
     services: GatewayServices
     loader: DataLoader[str, SourceBundle]
     request_id: str
+    accesses: list[ChildAccess] = field(default_factory=list)
     _children: set[str] = field(default_factory=set)
+
+    def note(self, access: ChildAccess) -> ChildAccess:
+        """Keep `access` for this request's audit events; returns it for filling in."""
+        self.accesses.append(access)
+        return access
 
     async def load(self, nhs_number: str) -> SourceBundle:
         """The child's bundle, fetched at most once per request however often asked for."""

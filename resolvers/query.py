@@ -18,6 +18,7 @@ from gateway.errors import (
     UpstreamUnavailableError,
 )
 from gateway.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
+from resolvers.accesses import ChildAccess
 from resolvers.assembly import Assembled, assemble
 from resolvers.child import Child
 from resolvers.context import RequestContext
@@ -118,41 +119,72 @@ def _visible_match(search: ExactSearch, access: Access, state: ChildState) -> bo
     return search.nhs_number is None or matches(criteria, state.facts)
 
 
+_MATCH_FIELDS = frozenset({"ChildMatch.id", "ChildMatch.name", "ChildMatch.dateOfBirth"})
+
+
+def _noted(context: RequestContext, action: str, purpose: Purpose,
+           case_reference: str | None, nhs_number: str | None = None) -> ChildAccess:
+    return context.note(ChildAccess(action, purpose.value, case_reference, nhs_number))
+
+
 async def find_children(context: RequestContext, search: ChildSearch, purpose: Purpose,
                         case_reference: str | None) -> list[ChildMatch]:
-    access = _access(context, purpose, case_reference, "Query.findChildren")
+    try:
+        access = _access(context, purpose, case_reference, "Query.findChildren")
+    except ForbiddenError:
+        _noted(context, "children.search", purpose, case_reference).outcome = "refused"
+        raise
     exact = parse_search(search.nhs_number, search.family_name, search.given_name,
                          search.date_of_birth, search.postcode, context.services.today())
     candidates = await _candidates(context, exact)
+    if not candidates:
+        _noted(context, "children.search", purpose, case_reference).outcome = "not_found"
+    notes = [_noted(context, "children.search", purpose, case_reference, nhs)
+             for nhs in candidates]
     assembled_all = await asyncio.gather(*(_assemble(context, nhs) for nhs in candidates))
-    found = []
-    for nhs, assembled in zip(candidates, assembled_all, strict=True):
+    found: list[ChildMatch] = []
+    for nhs, note, assembled in zip(candidates, notes, assembled_all, strict=True):
+        note.sources = tuple(o.connector for o in (await context.load(nhs)).outcomes)
         if assembled.status == "unavailable" and exact.nhs_number is not None:
+            note.outcome = "upstream_unavailable"
             raise UpstreamUnavailableError("No system holding children's records answered.")
         state = _servable(context, assembled)
-        if state is None or not _visible_match(exact, access, state):
+        if state is None or not _visible_match(exact, access, state) or len(found) == MAX_MATCHES:
+            note.outcome = "not_found"
             continue
+        note.released.update(_MATCH_FIELDS)
+        note.shielded = state.shielded
         found.append(ChildMatch(
             id=strawberry.ID(context.services.ids.encode(nhs, context.caller.client_id)),
             name=PersonName.of(state.facts.name), date_of_birth=state.facts.date_of_birth))
-    return found[:MAX_MATCHES]
+    return found
 
 
 async def find_child(context: RequestContext, child_id: str, purpose: Purpose,
                      case_reference: str | None) -> Child:
-    access = _access(context, purpose, case_reference, "Query.child")
     nhs = context.services.ids.decode(child_id, context.caller.client_id)
+    note = _noted(context, "child.read", purpose, case_reference, nhs)
+    try:
+        access = _access(context, purpose, case_reference, "Query.child")
+    except ForbiddenError:
+        note.outcome = "refused"
+        raise
     if nhs is None:
+        note.outcome = "not_found"
         raise NotFoundError
     bundle = await context.load(nhs)
+    note.sources = tuple(o.connector for o in bundle.outcomes)
     assembled = assemble(bundle, context.services.traits)
     if assembled.status == "unavailable":
+        note.outcome = "upstream_unavailable"
         raise UpstreamUnavailableError("No system holding children's records answered.")
     state = _servable(context, assembled)
     if state is None:
+        note.outcome = "not_found"
         raise NotFoundError
+    note.shielded = state.shielded
     return Child(id=strawberry.ID(child_id), _state=state, _decision=decide(access, state),
-                 _bundle=bundle)
+                 _bundle=bundle, _access=note)
 
 
 @strawberry.type

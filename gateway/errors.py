@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessBudgetExceededError",
     "BadUserInputError",
     "FieldWithheldError",
     "ForbiddenError",
@@ -84,3 +85,10 @@ class FieldWithheldError(GatewayError):
     def __init__(self, code: str, message: str, **extensions: object) -> None:
         super().__init__(message, **extensions)
         self.extensions["code"] = code
+
+
+class AccessBudgetExceededError(GatewayError):
+    """The caller has looked up as many distinct children as its budget allows for now."""
+
+    code = "ACCESS_BUDGET_EXCEEDED"
+    http_status = 429

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import strawberry
 
     from connectors.base import Connector
+    from gateway.auth.caller import Caller
     from gateway.cache import CacheStore
     from gateway.settings import Settings
 
@@ -44,6 +45,10 @@ def purpose_table(settings: Settings) -> dict[str, frozenset[Scope]]:
     if settings.purposes is None:
         return dict(DEFAULT_PURPOSES)
     return {p: frozenset(Scope(s) for s in scopes) for p, scopes in settings.purposes.items()}
+
+
+async def _no_budget(caller: Caller, nhs_number: str, request_id: str) -> None:
+    """Placeholder charger until budgets are wired: counts nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                              settings.ids.lifetime_seconds),
             today=london_today,
             max_children_per_request=settings.limits.max_children_per_request,
-            purposes=purpose_table(settings))
+            purposes=purpose_table(settings), charge=_no_budget)
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),

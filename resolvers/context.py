@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import QueryTooComplexError
 
@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from resolvers.accesses import ChildAccess
     from resolvers.assembly import SourceTraits
 
-__all__ = ["GatewayServices", "RequestContext"]
+__all__ = ["BudgetCharger", "GatewayServices", "RequestContext"]
+
+
+class BudgetCharger(Protocol):
+    """Counts a looked-up child against the caller's harvesting budgets."""
+
+    async def __call__(self, caller: Caller, nhs_number: str, request_id: str) -> None:
+        """Raises AccessBudgetExceededError when this child would exceed a budget."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,7 @@ class GatewayServices:
     today: Callable[[], dt.date]
     max_children_per_request: int
     purposes: Mapping[str, frozenset[Scope]]
+    charge: BudgetCharger
 
 
 @dataclass(frozen=True, slots=True)

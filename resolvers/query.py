@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from gateway.errors import (
+    AccessBudgetExceededError,
     BadUserInputError,
     ForbiddenError,
     NotFoundError,
@@ -127,6 +128,15 @@ def _noted(context: RequestContext, action: str, purpose: Purpose,
     return context.note(ChildAccess(action, purpose.value, case_reference, nhs_number))
 
 
+async def _charge(context: RequestContext, note: ChildAccess, nhs_number: str) -> None:
+    """Count the child against the caller's budgets: looked up counts, matched or not."""
+    try:
+        await context.services.charge(context.caller, nhs_number, context.request_id)
+    except AccessBudgetExceededError:
+        note.outcome = "budget_exceeded"
+        raise
+
+
 async def find_children(context: RequestContext, search: ChildSearch, purpose: Purpose,
                         case_reference: str | None) -> list[ChildMatch]:
     try:
@@ -141,6 +151,13 @@ async def find_children(context: RequestContext, search: ChildSearch, purpose: P
         _noted(context, "children.search", purpose, case_reference).outcome = "not_found"
     notes = [_noted(context, "children.search", purpose, case_reference, nhs)
              for nhs in candidates]
+    try:
+        for nhs, note in zip(candidates, notes, strict=True):
+            await _charge(context, note, nhs)
+    except AccessBudgetExceededError:
+        for note in notes:
+            note.outcome = "budget_exceeded"
+        raise
     assembled_all = await asyncio.gather(*(_assemble(context, nhs) for nhs in candidates))
     found: list[ChildMatch] = []
     for nhs, note, assembled in zip(candidates, notes, assembled_all, strict=True):
@@ -172,6 +189,7 @@ async def find_child(context: RequestContext, child_id: str, purpose: Purpose,
     if nhs is None:
         note.outcome = "not_found"
         raise NotFoundError
+    await _charge(context, note, nhs)
     bundle = await context.load(nhs)
     note.sources = tuple(o.connector for o in bundle.outcomes)
     assembled = assemble(bundle, context.services.traits)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import strawberry
 
     from connectors.base import Connector
+    from gateway.audit import AuditEvent
     from gateway.auth.caller import Caller
     from gateway.cache import CacheStore
     from gateway.settings import Settings
@@ -49,6 +50,11 @@ def purpose_table(settings: Settings) -> dict[str, frozenset[Scope]]:
 
 async def _no_budget(caller: Caller, nhs_number: str, request_id: str) -> None:
     """Placeholder charger until budgets are wired: counts nothing."""
+
+
+async def _no_history(nhs_number: str, limit: int) -> list[AuditEvent]:
+    """Placeholder history until the audit log is wired: nothing recorded."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                              settings.ids.lifetime_seconds),
             today=london_today,
             max_children_per_request=settings.limits.max_children_per_request,
-            purposes=purpose_table(settings), charge=_no_budget)
+            purposes=purpose_table(settings), charge=_no_budget, access_history=_no_history)
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),

@@ -9,10 +9,11 @@ from gateway.errors import QueryTooComplexError
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from strawberry.dataloader import DataLoader
 
+    from gateway.audit import AuditEvent
     from gateway.auth.caller import Caller
     from gateway.ids import ChildIdCodec
     from gateway.policy import Scope
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from resolvers.accesses import ChildAccess
     from resolvers.assembly import SourceTraits
 
-__all__ = ["BudgetCharger", "GatewayServices", "RequestContext"]
+__all__ = ["AccessHistory", "BudgetCharger", "GatewayServices", "RequestContext"]
 
 
 class BudgetCharger(Protocol):
@@ -29,6 +30,12 @@ class BudgetCharger(Protocol):
     async def __call__(self, caller: Caller, nhs_number: str, request_id: str) -> None:
         """Raises AccessBudgetExceededError when this child would exceed a budget."""
         ...
+
+
+class AccessHistory(Protocol):
+    """The audit log's releases of one child's data, newest first."""
+
+    async def __call__(self, nhs_number: str, limit: int) -> Sequence[AuditEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,7 @@ class GatewayServices:
     max_children_per_request: int
     purposes: Mapping[str, frozenset[Scope]]
     charge: BudgetCharger
+    access_history: AccessHistory
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from gateway.policy import FIELD_POLICY, Access, decide, is_servable, scope_reas
 from resolvers.accesses import ChildAccess
 from resolvers.assembly import Assembled, assemble
 from resolvers.child import Child
+from resolvers.report import AccessRecord, access_report
 from resolvers.context import RequestContext
 from resolvers.search import ExactSearch, matches, parse_search
 from resolvers.types import ChildMatch, PersonName
@@ -214,6 +215,13 @@ class Query:
                             ) -> list[ChildMatch]:
         return await find_children(info.context, search, purpose,
                                    _case_reference(case_reference))
+
+    @strawberry.field(description="Who looked at this child's record: organisation, purpose, time "
+                      "and groups of fields. Needs audit.read, or subject.self with a token "
+                      "naming the child.")
+    async def access_report(self, info: Info[RequestContext, None],
+                            nhs_number: str) -> list[AccessRecord]:
+        return await access_report(info.context, nhs_number)
 
     @strawberry.field(description="One child's record, by an id from findChildren.")
     async def child(self, info: Info[RequestContext, None], id: strawberry.ID,

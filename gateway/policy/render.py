@@ -22,7 +22,7 @@ def markdown_fields() -> str:
 
 def markdown_purposes() -> str:
     """Which scopes each purpose may use."""
-    scopes = list(Scope)
+    scopes = [s for s in Scope if s.value.startswith("child.")]
     header = "| purpose | " + " | ".join(s.value.split(".")[1] for s in scopes) + " |"
     lines = [header, "|---|" + "---|" * len(scopes)]
     for purpose, allowed in DEFAULT_PURPOSES.items():

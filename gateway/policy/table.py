@@ -24,6 +24,8 @@ class Scope(StrEnum):
     SERVICES = "child.services.read"
     SENSITIVE = "child.sensitive.read"
     SHIELDED = "child.shielded.read"
+    AUDIT_READ = "audit.read"
+    SUBJECT_SELF = "subject.self"
 
 
 @dataclass(frozen=True, slots=True)

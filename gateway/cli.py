@@ -52,8 +52,10 @@ def _dev_token(args: argparse.Namespace) -> int:
     from gateway.auth.devissuer import mint_dev_token
 
     amr = [v for part in (args.amr or []) for v in part.replace(",", " ").split()]
+    extra = {"subject_nhs_number": args.subject_nhs} if args.subject_nhs else None
     print(mint_dev_token(subject=args.sub, scopes=args.scope, amr=amr or None,  # noqa: T201
-                         organisation=args.org, client_id=args.client, ttl_seconds=args.ttl))
+                         organisation=args.org, client_id=args.client, ttl_seconds=args.ttl,
+                         roles=args.role, extra_claims=extra))
     return 0
 
 
@@ -87,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--org", default="demo-org")
     token.add_argument("--client", default="demo-client")
     token.add_argument("--ttl", type=int, default=600)
+    token.add_argument("--role", action="append", help="a role (chooses the budget)")
+    token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
     token.set_defaults(run=_dev_token)
     return parser
 

@@ -79,6 +79,8 @@ def mint_dev_token(
     key: ECKey | None = None,
     issuer: str = DEV_ISSUER,
     audience: str = DEV_AUDIENCE,
+    roles: list[str] | None = None,
+    extra_claims: dict[str, Any] | None = None,
 ) -> str:
     """An RFC 9068 access token from the development issuer.
 
@@ -106,6 +108,9 @@ def mint_dev_token(
         claims["amr"] = list(amr)
     if organisation is not None:
         claims["org"] = organisation
+    if roles:
+        claims["roles"] = list(roles)
+    claims.update(extra_claims or {})
     header = {"alg": "ES256", "typ": "at+jwt", "kid": signing_key.kid or signing_key.thumbprint()}
     return jwt.encode(header, claims, signing_key, algorithms=["ES256"])
 

@@ -80,16 +80,32 @@ def _pin(pid: int, cpus: set[int]) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
+def _audit_lines(args: argparse.Namespace, workdir: Path) -> list[str]:
+    lines = ["[audit]", f'store = "{args.audit}"', f'pseudonym_secret = "{secrets.token_hex(32)}"']
+    if args.audit == "sqlite":
+        lines.append(f'sqlite_path = "{workdir / "audit.db"}"')
+    if args.audit == "postgresql":
+        lines.append(f'postgresql_dsn = "{args.audit_dsn}"')
+    return lines
+
+
 def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
-            redis_url: str | None) -> None:
+            redis_url: str | None, audit: list[str]) -> None:
     lines = [
         'mode = "production"',
         "[auth]", f'issuer = "{ISSUER}"', f'audience = "{AUDIENCE}"', f'jwks_url = "{jwks_url}"',
         "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
         "[ids]", f'secret = "{id_secret}"',
-        "[audit]", 'store = "none"', f'pseudonym_secret = "{secrets.token_hex(32)}"',
+        *audit,
         "[limits]", "max_children_per_request = 10",
+        # The load generator is one user reading thousands of children: lift its budgets
+        # and rate limits so the benchmark measures the gateway, not the refusals.
+        "[budgets]", "subject_requests_per_minute = 100000000",
+        "client_requests_per_minute = 100000000", "burst = 100000",
+        "[budgets.roles.bench]", "subject_per_hour = 100000000", "subject_per_day = 100000000",
+        "organisation_per_day = 100000000",
+        "[alerts]", f'path = "{path.parent / "alerts.jsonl"}"',
     ]
     for name, kind in (("gp", "gp_fhir"), ("school", "school_rest"), ("council", "council_rest")):
         lines += ["[[connectors]]", f'name = "{name}"', f'kind = "{kind}"',
@@ -169,7 +185,7 @@ async def main(args: argparse.Namespace) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
         config = workdir / "gateway.toml"
         _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
-                None if args.no_redis else args.redis_url)
+                None if args.no_redis else args.redis_url, _audit_lines(args, workdir))
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
              "--port", str(args.port)])
@@ -178,7 +194,7 @@ async def main(args: argparse.Namespace) -> None:
         _pin(os.getpid(), {1})
         url = f"http://127.0.0.1:{args.port}"
         await _wait_healthy(url, gateway)
-        token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"],
+        token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"], roles=["bench"],
                                organisation="bench-org", client_id=CLIENT, ttl_seconds=3600,
                                key=key, issuer=ISSUER, audience=AUDIENCE)
         codec = ChildIdCodec(id_secret, 86_400)
@@ -193,14 +209,17 @@ async def main(args: argparse.Namespace) -> None:
         cold = miss_ids[: len(miss_ids) - args.hot]
         print(json.dumps({"clients": clients, "seconds": args.seconds,
                           "simulator_latency_ms": args.latency_ms,
-                          "cache": "in-process" if args.no_redis else args.redis_url}))
+                          "cache": "in-process" if args.no_redis else args.redis_url,
+                          "audit": args.audit}))
         for n in clients:
-            # each miss run starts where the last stopped, so no child repeats
-            miss = await _load(url, token, cold, n, args.seconds, f"cache-miss x{n}")
-            cold = cold[len(miss.latencies) + miss.errors:]
-            hit = await _load(url, token, hit_ids, n, args.seconds, f"cache-hit x{n}")
-            for run in (miss, hit):
-                print(json.dumps(run.report(args.latency_ms)), flush=True)
+            if "miss" in args.runs:
+                # each miss run starts where the last stopped, so no child repeats
+                miss = await _load(url, token, cold, n, args.seconds, f"cache-miss x{n}")
+                cold = cold[len(miss.latencies) + miss.errors:]
+                print(json.dumps(miss.report(args.latency_ms)), flush=True)
+            if "hit" in args.runs:
+                hit = await _load(url, token, hit_ids, n, args.seconds, f"cache-hit x{n}")
+                print(json.dumps(hit.report(args.latency_ms)), flush=True)
     finally:
         for process in (gateway, simulators):
             if process is not None:
@@ -221,6 +240,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
+    parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
+    parser.add_argument("--audit", choices=["none", "sqlite", "postgresql"], default="sqlite",
+                        help="audit store (sqlite: a file in a temporary folder)")
+    parser.add_argument("--audit-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="PostgreSQL for --audit postgresql (its tables are created if absent)")
     return parser.parse_args()
 
 

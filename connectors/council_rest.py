@@ -38,18 +38,13 @@ class CouncilRestConnector(HttpConnector):
     CAN_SHIELD = True
     PROVIDES = frozenset({"name", "date_of_birth", "address", "shielded", "services",
                            "retention_consent"})
+    SEARCH_PARAMETERS = ("familyName", "dateOfBirth", "givenName", "postcode")
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
         return self.only_record(await self._children({"nhsNumber": nhs_number}), nhs_number)
 
     async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        params = {"familyName": criteria.family_name,
-                  "dateOfBirth": criteria.date_of_birth.isoformat()}
-        if criteria.given_name is not None:
-            params["givenName"] = criteria.given_name
-        if criteria.postcode is not None:
-            params["postcode"] = criteria.postcode
-        return await self._children(params)
+        return await self._children(self.search_parameters(criteria))
 
     async def check(self) -> None:
         answer = await self._http.get_json("/api/health")

@@ -58,6 +58,7 @@ class GpFhirConnector(HttpConnector):
     CAN_SHIELD = False
     PROVIDES = frozenset({"name", "date_of_birth", "gender", "address", "practice"})
     ACCEPT = FHIR_JSON
+    SEARCH_PARAMETERS = ("family", "birthdate", "given", "address-postalcode")
 
     def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
                  max_connections: int = 100, cache_ttl: float = 30.0,
@@ -71,13 +72,7 @@ class GpFhirConnector(HttpConnector):
         return self.only_record(records, nhs_number)
 
     async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        params = {"family": criteria.family_name,
-                  "birthdate": criteria.date_of_birth.isoformat()}
-        if criteria.given_name is not None:
-            params["given"] = criteria.given_name
-        if criteria.postcode is not None:
-            params["address-postalcode"] = criteria.postcode
-        return await self._patients(params)
+        return await self._patients(self.search_parameters(criteria))
 
     async def check(self) -> None:
         answer = await self._http.get_json("/metadata")

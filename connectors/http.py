@@ -129,6 +129,9 @@ class HttpConnector(abc.ABC):
     PROVIDES: ClassVar[frozenset[str]]
     """The `SourceFacts` attributes (besides the NHS number) the system can state."""
     ACCEPT: ClassVar[str] = "application/json"
+    SEARCH_PARAMETERS: ClassVar[tuple[str, str, str, str]]
+    """The system's query parameter names for family name, date of birth, given name and
+    postcode, in that order."""
 
     def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
                  max_connections: int = 100, cache_ttl: float = 30.0) -> None:
@@ -142,6 +145,16 @@ class HttpConnector(abc.ABC):
         """A connector configured by `settings`, its answers cacheable for `cache_ttl` s."""
         return cls(settings.name, settings.base_url, timeout_seconds=settings.timeout_seconds,
                    max_connections=settings.max_connections, cache_ttl=cache_ttl)
+
+    def search_parameters(self, criteria: DemographicSearch) -> dict[str, str]:
+        """An exact demographic search in this system's parameter names."""
+        family, birth, given, postcode = self.SEARCH_PARAMETERS
+        params = {family: criteria.family_name, birth: criteria.date_of_birth.isoformat()}
+        if criteria.given_name is not None:
+            params[given] = criteria.given_name
+        if criteria.postcode is not None:
+            params[postcode] = criteria.postcode
+        return params
 
     @property
     def name(self) -> str:

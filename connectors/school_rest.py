@@ -37,18 +37,13 @@ class SchoolRestConnector(HttpConnector):
     KIND = "school_rest"
     CAN_SHIELD = False
     PROVIDES = frozenset({"name", "date_of_birth", "gender", "school", "carers"})
+    SEARCH_PARAMETERS = ("surname", "date_of_birth", "forename", "postcode")
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
         return self.only_record(await self._pupils({"nhs_number": nhs_number}), nhs_number)
 
     async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        params = {"surname": criteria.family_name,
-                  "date_of_birth": criteria.date_of_birth.isoformat()}
-        if criteria.given_name is not None:
-            params["forename"] = criteria.given_name
-        if criteria.postcode is not None:
-            params["postcode"] = criteria.postcode
-        return await self._pupils(params)
+        return await self._pupils(self.search_parameters(criteria))
 
     async def check(self) -> None:
         answer = await self._http.get_json("/api/v1/health")

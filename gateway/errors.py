@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessBudgetExceededError",
+    "AuditUnavailableError",
     "BadUserInputError",
     "FieldWithheldError",
     "ForbiddenError",
@@ -66,8 +67,15 @@ class BadUserInputError(GatewayError):
 
 
 class RateLimitedError(GatewayError):
+    """Too many requests: `retry_after` (whole seconds) feeds the `Retry-After` header."""
+
     code = "RATE_LIMITED"
     http_status = 429
+
+    def __init__(self, message: str = "Too many requests; slow down.", *,
+                 retry_after: int, **extensions: object) -> None:
+        super().__init__(message, retryAfter=retry_after, **extensions)
+        self.retry_after = retry_after
 
 
 class UpstreamUnavailableError(GatewayError):
@@ -92,3 +100,13 @@ class AccessBudgetExceededError(GatewayError):
 
     code = "ACCESS_BUDGET_EXCEEDED"
     http_status = 429
+
+
+class AuditUnavailableError(GatewayError):
+    """The audit log could not record the access in time, so nothing is released (fail closed)."""
+
+    code = "AUDIT_UNAVAILABLE"
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The audit log is unavailable, so no data is released; try again shortly.")

@@ -1,0 +1,81 @@
+"""The Lua scripts behind budgets and rate limits: each decision is one atomic Redis call.
+
+A script sees and changes all of its keys at once, so two gateway processes
+charging the same budget can never both take its last place, and a refused
+request changes nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CHARGE_DISTINCT", "GCRA"]
+
+CHARGE_DISTINCT = """
+-- Count one child in several windows of distinct children, all or nothing.
+-- KEYS[2i-1]: window i's set of hashed children; KEYS[2i]: window i's "warned" flag.
+-- ARGV[1]: the hashed child; ARGV[3i-1], ARGV[3i], ARGV[3i+1]: window i's limit,
+-- warning threshold and TTL in seconds.
+-- Reply: {accepted, used_1, added_1, mark_1, used_2, ...}. `used` is the window's
+-- count after the charge (as it stands, when refused); `added` is 1 when the child
+-- was new to the window; `mark` is 1 when this charge first reached the window's
+-- warning threshold (accepted) or when this window has no room for the child (refused).
+local child = ARGV[1]
+local reply = {1}
+local fresh = {}
+local refused = false
+for i = 1, #KEYS / 2 do
+  local set = KEYS[2 * i - 1]
+  local used = redis.call('SCARD', set)
+  fresh[i] = redis.call('SISMEMBER', set, child) == 0
+  local full = fresh[i] and used + 1 > tonumber(ARGV[3 * i - 1])
+  if full then refused = true end
+  reply[3 * i - 1] = used
+  reply[3 * i] = 0
+  reply[3 * i + 1] = full and 1 or 0
+end
+if refused then
+  reply[1] = 0
+  return reply
+end
+for i = 1, #KEYS / 2 do
+  if fresh[i] then
+    local set = KEYS[2 * i - 1]
+    local ttl = tonumber(ARGV[3 * i + 1])
+    redis.call('SADD', set, child)
+    redis.call('EXPIRE', set, ttl)
+    local used = reply[3 * i - 1] + 1
+    reply[3 * i - 1] = used
+    reply[3 * i] = 1
+    if used >= tonumber(ARGV[3 * i])
+        and redis.call('SET', KEYS[2 * i], 1, 'NX', 'EX', ttl) then
+      reply[3 * i + 1] = 1
+    end
+  end
+end
+return reply
+"""
+
+GCRA = """
+-- Generic cell rate algorithm over several keys: a request passes only if every
+-- key allows it, and only a passing request moves any key's theoretical arrival
+-- time (TAT, in ms).
+-- KEYS[i]: key i's TAT. ARGV[1]: now (integer ms); ARGV[2i], ARGV[2i+1]: key i's
+-- emission interval (integer ms) and burst (requests that may arrive at once).
+-- Reply: 0 when the request passes, else the ms to wait before it would.
+local now = tonumber(ARGV[1])
+local wait = 0
+local tats = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  if tat < now then tat = now end
+  tats[i] = tat + interval
+  local over = tats[i] - now - burst * interval
+  if over > wait then wait = over end
+end
+if wait > 0 then return math.ceil(wait) end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], tats[i], 'PX', tats[i] - now)
+end
+return 0
+"""

@@ -1,4 +1,4 @@
-"""The `contactpoint` command: serve, demo, dev-token."""
+"""The `contactpoint` command: serve, demo, dev-token, audit."""
 
 from __future__ import annotations
 
@@ -59,6 +59,33 @@ def _dev_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from gateway.audit import commands
+
+    if args.audit_command == "verify":
+        return commands.verify_command(args.config)
+    if args.audit_command == "export":
+        return commands.export_command(args.config, args.out, fhir=args.fhir)
+    return commands.init_db_command(args.admin_dsn, args.gateway_role)
+
+
+def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="check, export or set up the audit log")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser("verify", help="check the whole log; name the first bad event")
+    export = actions.add_parser("export", help="write the log as JSON lines")
+    for action in (verify, export):
+        action.add_argument("--config", type=Path, default=None,
+                            help="TOML configuration (default: $CONTACTPOINT_CONFIG)")
+    export.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    export.add_argument("--fhir", action="store_true", help="FHIR AuditEvent resources instead")
+    init_db = actions.add_parser("init-db", help="create the PostgreSQL schema and gateway role")
+    init_db.add_argument("--admin-dsn", required=True, help="a role that may create roles")
+    init_db.add_argument("--gateway-role", required=True,
+                         help="the LOGIN role the gateway connects as (INSERT and SELECT only)")
+    audit.set_defaults(run=_audit)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contactpoint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", help="a role (chooses the budget)")
     token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
     token.set_defaults(run=_dev_token)
+    _audit_parser(commands)
     return parser
 
 

@@ -61,6 +61,7 @@ def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) ->
         "ids": {"secret": secrets.token_urlsafe(32)},
         "audit": {"store": "sqlite", "sqlite_path": "contactpoint-demo-audit.db",
                   "pseudonym_secret": "contactpoint-demo-audit-pseudonyms-not-secret"},
+        "alerts": {"path": "contactpoint-demo-alerts.jsonl"},
         "connectors": [{"name": name, "kind": kind, "base_url": urls[name]}
                        for name, kind in kinds.items()],
     })

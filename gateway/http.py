@@ -13,7 +13,13 @@ from strawberry.dataloader import DataLoader
 from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth.errors import JwksUnavailableError
-from gateway.errors import BadUserInputError, GatewayError, UnauthenticatedError
+from gateway.errors import (
+    AuditUnavailableError,
+    BadUserInputError,
+    GatewayError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
 from gateway.logs import exception_summary
 from gateway.responses import GRAPHQL_RESPONSE, JSON, error_response, result_response
 from resolvers.context import RequestContext
@@ -115,9 +121,20 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     except BadUserInputError as exc:
         return error_response(400, exc.code, exc.message, request_id, media_type)
     request.state.caller = runtime.pseudonym(caller.subject)
+    try:
+        await runtime.rate_limiter.check(subject=caller.subject, client_id=caller.client_id)
+    except RateLimitedError as exc:
+        return error_response(429, exc.code, exc.message, request_id, media_type,
+                              {"Retry-After": str(exc.retry_after)})
+    context = _context(runtime, caller, request_id)
     result = await runtime.schema.execute(query, variable_values=variables,
-                                          context_value=_context(runtime, caller, request_id),
-                                          operation_name=operation)
+                                          context_value=context, operation_name=operation)
+    try:
+        # Durable before release: no byte of the result leaves until this returns.
+        await runtime.accountability.record(caller, request_id, context.accesses)
+    except AuditUnavailableError as exc:
+        return error_response(503, exc.code, exc.message, request_id, media_type,
+                              {"Retry-After": "5"})
     return result_response(result, media_type, request_id, development=development)
 
 

@@ -57,7 +57,8 @@ def result_response(result: ExecutionResult, media_type: str, request_id: str, *
     """200 with `data` once execution started; 400 for request errors in the new media type."""
     errors = list(result.errors or [])
     body: dict[str, Any] = {}
-    status = 200
+    status = 429 if any(e.extensions and e.extensions.get("code") == "ACCESS_BUDGET_EXCEEDED"
+                        for e in errors) else 200
     if _is_request_error(errors):
         status = 400 if media_type == GRAPHQL_RESPONSE else 200
     else:

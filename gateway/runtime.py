@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as aioredis
+
 from connectors.registry import build_connectors, close_all
+from gateway.accountability import Accountability
+from gateway.alerts import open_alert_sink
+from gateway.audit import open_audit_log
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
-from gateway.cache import CacheSealer, open_store
+from gateway.budgets import Budgets
+from gateway.cache import CacheSealer, MemoryStore, RedisStore
 from gateway.ids import ChildIdCodec
 from gateway.policy import DEFAULT_PURPOSES, Scope
 from gateway.pseudonyms import Pseudonymiser
+from gateway.ratelimit import RateLimiter
 from gateway.sources import Sources
 from resolvers.assembly import SourceTraits, cacheable
 from resolvers.context import GatewayServices
@@ -26,10 +33,8 @@ if TYPE_CHECKING:
     import strawberry
 
     from connectors.base import Connector
-    from gateway.audit import AuditEvent
-    from gateway.auth.caller import Caller
     from gateway.cache import CacheStore
-    from gateway.settings import Settings
+    from gateway.settings import CacheSettings, Settings
 
 __all__ = ["Runtime", "london_today", "open_runtime", "purpose_table"]
 
@@ -48,15 +53,6 @@ def purpose_table(settings: Settings) -> dict[str, frozenset[Scope]]:
     return {p: frozenset(Scope(s) for s in scopes) for p, scopes in settings.purposes.items()}
 
 
-async def _no_budget(caller: Caller, nhs_number: str, request_id: str) -> None:
-    """Placeholder charger until budgets are wired: counts nothing."""
-
-
-async def _no_history(nhs_number: str, limit: int) -> list[AuditEvent]:
-    """Placeholder history until the audit log is wired: nothing recorded."""
-    return []
-
-
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """Everything a request handler needs that outlives the request."""
@@ -69,35 +65,63 @@ class Runtime:
     connectors: dict[str, Connector]
     services: GatewayServices
     pseudonym: Pseudonymiser
+    accountability: Accountability
+    rate_limiter: RateLimiter
+
+
+def _redis(settings: CacheSettings) -> aioredis.Redis | None:
+    if settings.redis_url is None:
+        return None
+    return aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds, retry_on_timeout=False)
+
+
+def _services(settings: Settings, connectors: dict[str, Connector], store: CacheStore,
+              accountability: Accountability) -> GatewayServices:
+    traits = {name: SourceTraits(c.provides, c.can_shield) for name, c in connectors.items()}
+    sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
+    sources = Sources(connectors, store, sealer,
+                      may_cache=lambda bundle: cacheable(bundle, traits, london_today()))
+    return GatewayServices(
+        sources=sources, traits=traits,
+        ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
+        today=london_today, max_children_per_request=settings.limits.max_children_per_request,
+        purposes=purpose_table(settings), charge=accountability.charge,
+        access_history=accountability.history)
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Open connectors, cache store and JWKS cache; close them all on exit."""
-    connectors = build_connectors(settings)
-    store = open_store(settings.cache)
-    jwks = JwksCache(settings.auth)
-    try:
-        traits = {name: SourceTraits(c.provides, c.can_shield) for name, c in connectors.items()}
-        sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
-        sources = Sources(connectors, store, sealer,
-                          may_cache=lambda bundle: cacheable(bundle, traits, london_today()))
-        services = GatewayServices(
-            sources=sources, traits=traits,
-            ids=ChildIdCodec(settings.ids.secret.get_secret_value(),
-                             settings.ids.lifetime_seconds),
-            today=london_today,
-            max_children_per_request=settings.limits.max_children_per_request,
-            purposes=purpose_table(settings), charge=_no_budget, access_history=_no_history)
+    """Open connectors, Redis, audit log, alert sink and JWKS cache; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        connectors = build_connectors(settings)
+        stack.push_async_callback(close_all, connectors)
+        client = _redis(settings.cache)
+        cache = settings.cache
+        store: CacheStore = (MemoryStore(cache.memory_max_entries) if client is None
+                             else RedisStore(client, cache.redis_retry_seconds))
+        stack.push_async_callback(store.close)
+        jwks = JwksCache(settings.auth)
+        stack.push_async_callback(jwks.close)
+        pseudonym = Pseudonymiser(settings.ids.secret.get_secret_value())
+        alerts = open_alert_sink(settings.alerts, pseudonym)
+        stack.push_async_callback(alerts.close)
+        audit = await open_audit_log(settings.audit)
+        stack.push_async_callback(audit.close)
+        secret = cache.secret.get_secret_value()
+        budgets = Budgets(settings.budgets, client, cache.key_prefix, secret, alerts,
+                          pseudonym=pseudonym, retry_seconds=cache.redis_retry_seconds)
+        accountability = Accountability(audit, alerts, budgets,
+                                        settings.audit.pseudonym_secret.get_secret_value(),
+                                        pseudonym)
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),
             validator=TokenValidator(settings.auth, jwks,
                                      allow_development_key=settings.development),
-            jwks=jwks, store=store,
-            connectors=connectors, services=services,
-            pseudonym=Pseudonymiser(settings.ids.secret.get_secret_value()))
-    finally:
-        await close_all(connectors)
-        await store.close()
-        await jwks.close()
+            jwks=jwks, store=store, connectors=connectors,
+            services=_services(settings, connectors, store, accountability),
+            pseudonym=pseudonym, accountability=accountability,
+            rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
+                                     retry_seconds=cache.redis_retry_seconds))

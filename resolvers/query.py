@@ -22,8 +22,8 @@ from gateway.policy import FIELD_POLICY, Access, decide, is_servable, scope_reas
 from resolvers.accesses import ChildAccess
 from resolvers.assembly import Assembled, assemble
 from resolvers.child import Child
-from resolvers.report import AccessRecord, access_report
 from resolvers.context import RequestContext
+from resolvers.report import AccessRecord, access_report
 from resolvers.search import ExactSearch, matches, parse_search
 from resolvers.types import ChildMatch, PersonName
 

@@ -1,6 +1,6 @@
 """The short-lived cache of source answers: encrypted values under keyed-hash keys."""
 
 from gateway.cache.sealing import CacheSealer
-from gateway.cache.stores import CacheStore, MemoryStore, RedisStore, open_store
+from gateway.cache.stores import CacheStore, MemoryStore, RedisStore
 
-__all__ = ["CacheSealer", "CacheStore", "MemoryStore", "RedisStore", "open_store"]
+__all__ = ["CacheSealer", "CacheStore", "MemoryStore", "RedisStore"]

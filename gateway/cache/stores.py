@@ -12,15 +12,15 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from gateway.settings import CacheSettings
+    import redis.asyncio as aioredis
 
-__all__ = ["CacheStore", "MemoryStore", "RedisStore", "open_store"]
+
+__all__ = ["CacheStore", "MemoryStore", "RedisStore"]
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +154,3 @@ class RedisStore:
     async def close(self) -> None:
         await self._client.aclose()
 
-
-def open_store(settings: CacheSettings) -> CacheStore:
-    """Redis when a URL is configured, else the in-process store."""
-    if settings.redis_url is None:
-        return MemoryStore(settings.memory_max_entries)
-    client = aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        retry_on_timeout=False,
-    )
-    return RedisStore(client, settings.redis_retry_seconds)

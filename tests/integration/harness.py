@@ -8,9 +8,11 @@ JWKS server publishes.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,7 +44,8 @@ def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict
         "cache": {"redis_url": REDIS_URL, "key_prefix": f"t{uuid.uuid4().hex[:12]}:",
                   "secret": "test-cache-secret-" + "c" * 32, "redis_retry_seconds": 30},
         "ids": {"secret": "test-id-secret-" + "i" * 32},
-        "audit": {"store": "none", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
+        "audit": {"store": "sqlite", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
+        "alerts": {"path": "alerts.jsonl"},
         "connectors": [{"name": n, "kind": k, "base_url": urls[n], "timeout_seconds": 0.5}
                        for n, k in kinds.items()],
     }
@@ -106,7 +109,18 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(sims: Any, jwks: Any, key: Any, **overrides: Any) -> Any:
-    settings = build_settings(settings_tree(sims.urls(), jwks.url, **overrides))
+    """The gateway with an audit log (SQLite) and alert file in a fresh temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="cpg-test-") as folder:
+        tree = settings_tree(sims.urls(), jwks.url, **overrides)
+        tree["audit"].setdefault("sqlite_path", str(Path(folder) / "audit.db"))
+        if tree["alerts"]["path"] == "alerts.jsonl":
+            tree["alerts"]["path"] = str(Path(folder) / "alerts.jsonl")
+        async with _serving(build_settings(tree), sims, key) as gateway:
+            yield gateway
+
+
+@contextlib.asynccontextmanager
+async def _serving(settings: Any, sims: Any, key: Any) -> Any:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -179,6 +179,11 @@ def sealer(gateway: Any) -> CacheSealer:
 
 
 async def cache_keys(redis_client: Any, gateway: Any) -> list[bytes]:
+    """The cache entries (budget and rate-limit counters share the prefix: see `all_keys`)."""
+    return sorted(await redis_client.keys(gateway.settings.cache.key_prefix + "s:*"))
+
+
+async def all_keys(redis_client: Any, gateway: Any) -> list[bytes]:
     return sorted(await redis_client.keys(gateway.settings.cache.key_prefix + "*"))
 
 

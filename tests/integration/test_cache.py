@@ -20,6 +20,7 @@ from tests.integration.support import (
     SERVICES,
     SYSTEMS,
     ShieldablePopulation,
+    all_keys,
     cache_keys,
     connectors_config,
     expected_child,
@@ -86,6 +87,10 @@ async def test_redis_holds_nothing_readable(gateway, redis_client):
                 assert secret.encode() not in value
                 assert secret.encode() not in key
         assert not _readable(value)
+    for key in await all_keys(redis_client, gateway):  # budgets and rate limits too
+        raw = key + b"".join(await redis_client.smembers(key)) if (
+            await redis_client.type(key)) == b"set" else key + (await redis_client.get(key) or b"")
+        assert not any(s.encode() in raw for s in secrets if len(s) >= 5), key
 
 
 async def test_cache_entries_expire_within_thirty_seconds(gateway, redis_client):

@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from gateway.settings import build_settings
 from tests.integration.harness import FIND_QUERY, settings_tree
 
 CLI = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).parents[2]
 
 
 def free_port() -> int:
@@ -25,10 +28,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_gateway_over_a_real_socket(sims, jwks, signing_key):
+async def test_gateway_over_a_real_socket(sims, jwks, signing_key, tmp_path):
     from tests.integration.harness import Gateway
 
-    settings = build_settings(settings_tree(sims.urls(), jwks.url))
+    settings = build_settings(settings_tree(
+        sims.urls(), jwks.url, audit={"sqlite_path": str(tmp_path / "audit.db")},
+        alerts={"path": str(tmp_path / "alerts.jsonl")}))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -99,10 +104,12 @@ def test_demo_fixtures_json():
     assert all(n.startswith("999") and len(n) == 10 for n in fixtures.values())
 
 
-def test_demo_serves_a_record_from_all_three_systems():
+def test_demo_serves_a_record_from_all_three_systems(tmp_path):
     port = free_port()
+    # the demo keeps its audit log and alerts in the working folder
     demo = subprocess.Popen([*CLI, "demo", "--port", str(port), "--children", "300"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert demo.stdout is not None
         deadline = time.monotonic() + 30

@@ -46,20 +46,33 @@ async def _keys(runtime: Runtime) -> dict[str, Any]:
             "stale": status.stale}
 
 
+async def _audit_probe(runtime: Runtime) -> bool:
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT):
+            return await runtime.accountability.audit.check()
+    except TimeoutError:
+        return False
+
+
 async def _report(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     names = list(runtime.connectors)
-    probes, cache_ok, keys = await asyncio.gather(
+    audit = runtime.accountability.audit
+    probes, cache_ok, keys, audit_ok = await asyncio.gather(
         asyncio.gather(*(_probe(runtime.connectors[n]) for n in names)), runtime.store.ping(),
-        _keys(runtime))
+        _keys(runtime), _audit_probe(runtime))
     connectors = dict(zip(names, probes, strict=True))
     up = sum(p["status"] == "ok" for p in probes)
-    ready = up > 0 and keys["status"] == "ok"
+    # No audit, no release: a gateway whose audit store is down can serve nothing.
+    ready = up > 0 and keys["status"] == "ok" and audit_ok
     body = {
         "status": "unready" if not ready else ("ready" if up == len(names) and cache_ok
                                                 else "degraded"),
         "cache": {"kind": runtime.store.kind, "status": "ok" if cache_ok else "unavailable",
                   "note": None if cache_ok else "serving uncached"},
         "auth": {"jwks": keys},
+        "audit": {"store": runtime.settings.audit.store,
+                  "status": audit.status if audit_ok else "unavailable"},
+        "budgets": {"status": runtime.accountability.budgets.status},
         "connectors": connectors,
     }
     return (200 if ready else 503), body

@@ -79,8 +79,9 @@ async def test_two_processes_share_one_budget(sims, jwks, signing_key, tmp_path)
         children = [c.nhs_number for c in sims.population.children[7:15]]
         codes = []
         for n, nhs in enumerate(children):
+            variables = {"id": codec.encode(nhs, "client-a")}
             response = await clients[n % 2].post(
-                "/graphql", json={"query": QUERY, "variables": {"id": codec.encode(nhs, "client-a")}},
+                "/graphql", json={"query": QUERY, "variables": variables},
                 headers={"Authorization": f"Bearer {token}"})
             errors = response.json().get("errors", [])
             codes.append(errors[0]["extensions"]["code"] if errors else "OK")

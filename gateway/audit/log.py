@@ -45,7 +45,7 @@ class AuditLog(Protocol):
 
     @property
     def status(self) -> str:
-        """"ok", "unavailable" (the last attempt failed) or "disabled"."""
+        """One of "ok", "unavailable" (the last attempt failed) or "disabled"."""
 
     async def close(self) -> None:
         """Commit what is waiting, then release the store."""
@@ -105,10 +105,6 @@ class GroupCommitLog:
         """Write transactions committed (one per batch); tests read it to see batching."""
         return self._store.transactions
 
-    @property
-    def store(self) -> AuditStore:
-        return self._store
-
     async def record(self, events: Sequence[AuditEvent]) -> None:
         if not events:
             return
@@ -153,7 +149,8 @@ class GroupCommitLog:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._interval):
                         await self._full.wait()
-            await self._commit(self._take())
+            if batch := self._take():  # empty if every waiting caller gave up meanwhile
+                await self._commit(batch)
 
     def _take(self) -> list[_Waiting]:
         batch: list[_Waiting] = []

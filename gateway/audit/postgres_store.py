@@ -44,6 +44,7 @@ _FOR_CHILD = f"""SELECT body FROM {SCHEMA}.event WHERE child = $1
 _PING = f"SELECT 1 FROM {SCHEMA}.event LIMIT 1"  # noqa: S608 - a constant
 _READ_EVENTS = f"""SELECT seq, at, child, body, prev_hash, leaf_hash, chain_hash
     FROM {SCHEMA}.event WHERE seq > $1 ORDER BY seq LIMIT $2"""  # noqa: S608 - a constant
+_LAST_SEQ = f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.event"  # noqa: S608 - a constant
 _READ_CHECKPOINTS = f"""SELECT seq, prev_seq, every, chain_hash, key_id, algorithm, signature
     FROM {SCHEMA}.checkpoint ORDER BY seq"""  # noqa: S608 - a constant
 _INSERT_CHECKPOINT = f"""INSERT INTO {SCHEMA}.checkpoint
@@ -52,6 +53,13 @@ _INSERT_CHECKPOINT = f"""INSERT INTO {SCHEMA}.checkpoint
 
 DRIVER_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What asyncpg raises when the server is down, unreachable or refuses."""
+
+
+def _store_error(exc: BaseException) -> StoreError:
+    hint = ""
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.InvalidSchemaNameError):
+        hint = " (run `contactpoint audit init-db` first)"
+    return StoreError(f"PostgreSQL audit store: {type(exc).__name__}: {exc}{hint}")
 
 
 def _head(row: asyncpg.Record | None) -> Head:
@@ -101,7 +109,7 @@ class PostgresStore:
                         (c.seq, c.prev_seq, c.every, c.chain_hash, c.key_id, c.algorithm,
                          c.signature) for c in sealed.checkpoints])
         except DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL audit store: {type(exc).__name__}: {exc}") from exc
+            raise _store_error(exc) from exc
         self.transactions += 1
 
     async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
@@ -110,7 +118,7 @@ class PostgresStore:
             async with pool.acquire(timeout=self._timeout) as conn:
                 return await conn.fetch(query, *args)
         except DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL audit store: {type(exc).__name__}: {exc}") from exc
+            raise _store_error(exc) from exc
 
     async def for_child(self, child: str, limit: int) -> list[AuditEvent]:
         rows = await self._fetch(_FOR_CHILD, child, limit)
@@ -123,6 +131,10 @@ class PostgresStore:
         rows = await self._fetch(_READ_EVENTS, after, limit)
         return [StoredEvent(r[0], format_at(r[1]), r[2], r[3].encode(), r[4], r[5], r[6])
                 for r in rows]
+
+    async def last_seq(self) -> int:
+        rows = await self._fetch(_LAST_SEQ)
+        return int(rows[0][0])
 
     async def read_checkpoints(self) -> list[Checkpoint]:
         rows = await self._fetch(_READ_CHECKPOINTS)

@@ -150,6 +150,11 @@ def _read_events(after: int, limit: int, conn: sqlite3.Connection) -> list[Store
                         bytes(chain)) for seq, at, child, body, prev, leaf, chain in rows]
 
 
+def _last_seq(conn: sqlite3.Connection) -> int:
+    (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM audit_event").fetchone()
+    return int(seq)
+
+
 def _read_checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
     rows = conn.execute("SELECT seq, prev_seq, every, chain_hash, key_id, algorithm, signature"
                         " FROM audit_checkpoint ORDER BY seq").fetchall()
@@ -186,6 +191,9 @@ class SqliteStore:
 
     async def read_events(self, after: int, limit: int) -> list[StoredEvent]:
         return await self._call(functools.partial(_read_events, after, limit))
+
+    async def last_seq(self) -> int:
+        return await self._call(_last_seq)
 
     async def read_checkpoints(self) -> list[Checkpoint]:
         return await self._call(_read_checkpoints)

@@ -44,6 +44,9 @@ class AuditStore(Protocol):
     async def read_events(self, after: int, limit: int) -> list[StoredEvent]:
         """Up to `limit` rows with seq greater than `after`, in seq order."""
 
+    async def last_seq(self) -> int:
+        """The highest seq committed (0 for an empty log)."""
+
     async def read_checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint, in seq order."""
 

@@ -71,10 +71,13 @@ class Verdict:
         return f"bad: {self.problem}"
 
 
-async def _rows(store: AuditStore) -> AsyncGenerator[StoredEvent, None]:
+async def _rows(store: AuditStore, upto: int | None = None,
+                ) -> AsyncGenerator[StoredEvent, None]:
     after = 0
     while page := await store.read_events(after, PAGE):
         for row in page:
+            if upto is not None and row.seq > upto:
+                return
             yield row
         after = page[-1].seq
 
@@ -161,12 +164,14 @@ class _Walk:
         self.last_checkpoint, self.every = seq, checkpoint.every
         return None
 
-    def end(self, last_seq: int) -> Problem | None:
+    async def end(self, last_seq: int) -> Problem | None:
         """Checks on the log's tail, once every row is through."""
-        beyond = sorted(seq for seq in self.checkpoints if seq > last_seq)
-        if beyond:
+        beyond = max((seq for seq in self.checkpoints if seq > last_seq), default=0)
+        # A live log may have grown since the walk began; only a checkpoint for
+        # events that are still not there shows a deletion.
+        if beyond and await self.store.last_seq() < beyond:
             return Problem(last_seq + 1, "deleted",
-                           f"a checkpoint vouches for events up to {beyond[-1]}")
+                           f"a checkpoint vouches for events up to {beyond}")
         due = (self.last_checkpoint // self.every + 1) * self.every
         if last_seq >= due:
             return Problem(due, "checkpoint missing", f"no signed checkpoint at event {due}")
@@ -177,20 +182,24 @@ async def verify_log(store: AuditStore, key: CheckpointKey, checkpoint_every: in
     """Check every event and checkpoint; the verdict names the first bad event.
 
     `checkpoint_every` is the writer's configured interval, used only while the
-    log has no checkpoint yet. Raises `StoreError` if the store cannot be read.
+    log has no checkpoint yet. Safe on a live log: it checks the events committed
+    when it starts (a batch's checkpoints commit with its events, so reading them
+    afterwards sees every one that covers those events). Raises `StoreError` if
+    the store cannot be read.
     """
+    upto = await store.last_seq()
     checkpoints = await store.read_checkpoints()
     walk = _Walk(store, key, checkpoints, checkpoint_every)
     previous: StoredEvent | None = None
     count = 0
-    async with aclosing(_rows(store)) as rows:
+    async with aclosing(_rows(store, upto)) as rows:
         async for row in rows:
             if previous is not None and (problem := await walk.row(previous, row)):
                 return Verdict(count, len(checkpoints), problem)
             previous, count = row, count + 1
     if previous is not None and (problem := await walk.row(previous, None)):
         return Verdict(count, len(checkpoints), problem)
-    problem = walk.end(previous.seq if previous is not None else 0)
+    problem = await walk.end(previous.seq if previous is not None else 0)
     return Verdict(count, len(checkpoints), problem)
 
 

@@ -115,7 +115,7 @@ async def test_sqlite_unwritable_fails_closed_then_recovers(sqlite_backend, tmp_
         started = time.monotonic()
         with pytest.raises(AuditUnavailableError) as info:
             await log.record([event(1)])
-        assert time.monotonic() - started < 0.5 + 0.25  # the timeout, plus scheduling slack
+        assert time.monotonic() - started < 0.5 + 1.5  # the timeout plus slack for a loaded machine
         assert info.value.code == "AUDIT_UNAVAILABLE"
         assert info.value.http_status == 503
         assert log.status == "unavailable"
@@ -139,7 +139,7 @@ async def test_sqlite_locked_times_out_within_the_bound(sqlite_backend):
         started = time.monotonic()
         with pytest.raises(AuditUnavailableError):
             await log.record([event(2)])
-        assert time.monotonic() - started < 0.3 + 0.25  # the timeout, not the lock's end
+        assert time.monotonic() - started < 0.3 + 1.5  # the timeout plus slack for a loaded machine
         blocker.execute("ROLLBACK")
         await asyncio.sleep(0.35)  # the stuck attempt gives up on its own
         await log.record([event(3)])
@@ -158,7 +158,7 @@ async def test_postgresql_down_fails_closed(pg):
         started = time.monotonic()
         with pytest.raises(AuditUnavailableError):
             await log.record([event(1)])
-        assert time.monotonic() - started < 0.5 + 0.25
+        assert time.monotonic() - started < 0.5 + 1.5  # the timeout plus slack for a loaded machine
         assert not await log.check()
         assert log.status == "unavailable"
     finally:
@@ -214,7 +214,7 @@ async def test_postgresql_that_hangs_fails_closed_within_the_bound(pg):
         started = time.monotonic()
         with pytest.raises(AuditUnavailableError):
             await log.record([event(1)])
-        assert time.monotonic() - started < 0.3 + 0.25
+        assert time.monotonic() - started < 0.3 + 1.5  # the timeout plus slack for a loaded machine
         assert not await log.check()
     finally:
         await log.close()
@@ -232,7 +232,7 @@ async def test_postgresql_lock_held_elsewhere_fails_closed_then_recovers(pg_back
         started = time.monotonic()
         with pytest.raises(AuditUnavailableError):
             await log.record([event(2)])
-        assert time.monotonic() - started < 0.3 + 0.25
+        assert time.monotonic() - started < 0.3 + 1.5  # the timeout plus slack for a loaded machine
         await other.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK)
         await log.record([event(3)])
         assert log.status == "ok"

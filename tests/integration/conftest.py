@@ -49,3 +49,22 @@ async def redis_client():
     client = aioredis.Redis.from_url(REDIS_URL)
     yield client
     await client.aclose()
+
+
+# PostgreSQL for the audit log: the same fresh per-session database the audit tests use.
+from tests.audit.conftest import pg, pg_backend  # noqa: E402, F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_options(request):
+    """Audit settings for each store in turn (set up outside the event loop)."""
+    if request.param == "sqlite":
+        return {}
+    return dict(request.getfixturevalue("pg_backend").options)
+
+
+@pytest.fixture
+async def store_gateway(audit_options, sims, jwks, signing_key):
+    """The gateway with its audit log in each store in turn."""
+    async with running_gateway(sims, jwks, signing_key, audit=audit_options) as running:
+        yield running

@@ -21,7 +21,8 @@ async def events_for(gateway, fixture):
     return await gateway.runtime.accountability.audit.for_child(pseudonym(gateway, nhs))
 
 
-async def test_a_release_is_audited_with_fields_sources_and_purpose(gateway):
+async def test_a_release_is_audited_with_fields_sources_and_purpose(store_gateway):
+    gateway = store_gateway
     await gateway.child("ordinary", scopes="child.identity.read child.education.read",
                         purpose="EDUCATION", case="CASE-3",
                         fields="name { family } education { school { name } } address { lines }")
@@ -35,7 +36,8 @@ async def test_a_release_is_audited_with_fields_sources_and_purpose(gateway):
     assert event.sources == ("gp", "school", "council")
 
 
-async def test_refusals_and_searches_are_audited(gateway):
+async def test_refusals_and_searches_are_audited(store_gateway):
+    gateway = store_gateway
     await gateway.child("ordinary", scopes="child.sensitive.read")          # root FORBIDDEN
     await gateway.gql(FIND_QUERY, {"s": {"nhsNumber": gateway.fixtures["ordinary"]}})
     await gateway.child("adult_no_consent")                                  # NOT_FOUND
@@ -57,11 +59,13 @@ async def test_the_log_names_no_child_in_clear(gateway):
                 assert value.encode() not in raw, value
 
 
-async def test_audit_store_down_releases_nothing(sims, jwks, signing_key, tmp_path):
-    missing = tmp_path / "no-such-folder" / "audit.db"
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+async def test_audit_store_down_releases_nothing(sims, jwks, signing_key, tmp_path, store):
+    down = ({"sqlite_path": str(tmp_path / "no-such-folder" / "audit.db")} if store == "sqlite"
+            else {"store": "postgresql",
+                  "postgresql_dsn": "postgresql://postgres@127.0.0.1:1/nothing"})
     async with running_gateway(sims, jwks, signing_key,
-                               audit={"sqlite_path": str(missing),
-                                      "timeout_seconds": 0.5}) as gateway:
+                               audit={**down, "timeout_seconds": 0.5}) as gateway:
         response = await gateway.post({"query": "query($id: ID!) { child(id: $id, purpose: "
                                                 "SAFEGUARDING) { name { family } } }",
                                        "variables": {"id": gateway.id_for(
@@ -77,7 +81,8 @@ async def test_audit_store_down_releases_nothing(sims, jwks, signing_key, tmp_pa
         assert ready.json()["audit"]["status"] == "unavailable"
 
 
-async def test_access_report_for_the_data_protection_officer(gateway):
+async def test_access_report_for_the_data_protection_officer(store_gateway):
+    gateway = store_gateway
     await gateway.child("ordinary", purpose="EDUCATION",
                         scopes="child.identity.read child.education.read",
                         fields="name { family } education { school { name } }")

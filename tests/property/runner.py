@@ -1,0 +1,288 @@
+"""Playing one generated case against the running gateway, and judging the answers.
+
+For each case: the gateway's Redis keys are flushed, the request is sent on a
+cold cache, then again on a warm one. Each response must equal the reference
+(`tests.property.reference`). Every value the reference withholds must be
+absent from the response text; no personal value of the children involved may
+appear in the log records captured during the request, nor in any Redis key
+or value under the gateway's prefix. The two responses must be the same
+(`fromCache` aside).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import currently_in_test_context, event
+
+from tests.property.documents import (
+    FIXTURES,
+    Document,
+    EnumValue,
+    IdOf,
+    Root,
+    SearchOf,
+    full_selection,
+    render,
+    too_complex,
+)
+from tests.property.reference import (
+    ALL_SCOPES,
+    Expected,
+    FromCache,
+    World,
+    check_data,
+    check_errors,
+    expect,
+    leaf_strings,
+    personal_strings,
+)
+
+if TYPE_CHECKING:
+    import pytest
+
+    from connectors.simulators.records import Child as Record
+
+LONDON = ZoneInfo("Europe/London")
+GENDERS = frozenset({"male", "female", "other", "unknown"})
+NOT_PERSONAL = frozenset({"ok", "unavailable", "gp", "school", "council"})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One generated request: a document and the scopes of the caller's token."""
+
+    document: Document
+    scopes: tuple[str, ...]
+
+
+def _searches(document: Document) -> set[SearchOf]:
+    values = [*(v for _, v in document.values), *(v for r in document.roots
+                                                   for _, v in r.arguments)]
+    return {v for v in values if isinstance(v, SearchOf)}
+
+
+def london_today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+@dataclass
+class _Memo:
+    gateway: Any
+    world: World
+    full: dict[str, set[str]]
+
+
+# Per running gateway (kept here, not on the gateway: hypothesis prints the
+# gateway argument of a falsifying example, and the population is large).
+_MEMOS: dict[int, _Memo] = {}
+
+
+def _memo(gateway: Any) -> _Memo:
+    memo = _MEMOS.get(id(gateway))
+    if memo is None or memo.gateway is not gateway:
+        population = gateway.sims.population
+        records = {f: population.child(gateway.fixtures[f]) for f in FIXTURES}
+        world = World(records, list(population.children), gateway.id_for, london_today())
+        _MEMOS.clear()  # one gateway at a time: drop the previous test's
+        memo = _MEMOS[id(gateway)] = _Memo(gateway, world, {})
+    return memo
+
+
+def world_of(gateway: Any) -> World:
+    """The reference's view of the system the gateway talks to (memoised per gateway)."""
+    return _memo(gateway).world
+
+
+def search_input(search: SearchOf, record: Record) -> dict[str, str]:
+    """The concrete `ChildSearch` input for a drawn search over a fixture child."""
+    if search.form == "nhs":
+        nhs = record.nhs_number
+        return {"nhsNumber": nhs if search.nhs_style == "plain"
+                else f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"}
+    family = {"as_is": record.family, "upper": record.family.upper(),
+              "lower": record.family.lower(), "padded": f"  {record.family} "}[search.name_style]
+    fields = {"familyName": family, "dateOfBirth": record.date_of_birth.isoformat()}
+    if search.form in {"given", "both"}:
+        fields["givenName"] = ("Zyxwvut" if search.wrong_given
+                               else record.given[search.given_index % len(record.given)])
+    if search.form in {"postcode", "both"}:
+        postcode = record.home.postcode
+        fields["postcode"] = {"as_is": postcode, "lower": postcode.lower(),
+                              "no_space": postcode.replace(" ", "")}[search.postcode_style]
+    return fields
+
+
+def full_access_document(fixture: str) -> Document:
+    return Document((Root("child", (("id", IdOf(fixture)), ("purpose", EnumValue("SAFEGUARDING")),
+                                    ("caseReference", "CASE-1")),
+                          full_selection("Child")),))
+
+
+async def full_access_strings(gateway: Any, fixture: str) -> set[str]:
+    """Every value of a fixture child, from a full-access fetch (all scopes, SAFEGUARDING,
+    a case reference), which must itself equal the reference; memoised per gateway."""
+    memo = _memo(gateway).full
+    if fixture not in memo:
+        world = world_of(gateway)
+        document = full_access_document(fixture)
+        ids = {f: gateway.id_for(r.nhs_number) for f, r in world.records.items()}
+        rendered = render(document, ids)
+        response = await gateway.post({"query": rendered.text, "variables": rendered.variables},
+                                      token=gateway.token(" ".join(ALL_SCOPES)))
+        body = response.json()
+        expected = expect(world, document, frozenset(ALL_SCOPES))
+        check_data(body["data"], expected.data, warm=False)
+        check_errors(body.get("errors", []), expected)
+        child = body["data"]["child"] or {}
+        values = leaf_strings({k: v for k, v in child.items() if k not in {"id", "sources"}})
+        memo[fixture] = values | personal_strings(world.records[fixture])
+    return memo[fixture]
+
+
+# ------------------------------------------------------------------ leak checks
+
+
+def _pattern(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
+
+
+def assert_absent(where: str, text: str, values: set[str]) -> None:
+    found = sorted(v for v in values if _pattern(v).search(text))
+    assert not found, f"withheld values in {where}: {found}\n{text[:3000]}"
+
+
+async def cache_dump(redis: Any, prefix: str) -> list[bytes]:
+    keys = sorted(await redis.keys(prefix + "*"))
+    values = await redis.mget(keys) if keys else []
+    return [*keys, *(v for v in values if v is not None)]
+
+
+async def flush_cache(redis: Any, prefix: str) -> None:
+    """Drop the gateway's cached answers (`{prefix}s:...`), not its budget counters."""
+    keys = await redis.keys(prefix + "s:*")
+    if keys:
+        await redis.delete(*keys)
+
+
+def _without_from_cache(actual: Any, expected: Any) -> Any:
+    """`actual` with every `fromCache` value (per the reference's markers) blanked."""
+    if isinstance(expected, FromCache):
+        return "<fromCache>"
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return {k: _without_from_cache(v, expected.get(k)) for k, v in actual.items()}
+    if isinstance(expected, list) and isinstance(actual, list):
+        return [_without_from_cache(a, e) for a, e in zip(actual, expected, strict=False)]
+    return actual
+
+
+def _comparable(body: dict[str, Any], expected_data: Any) -> dict[str, Any]:
+    errors = sorted(json.dumps(e, sort_keys=True) for e in body.get("errors", []))
+    data = _without_from_cache(body.get("data"), expected_data)
+    return {"has_data": "data" in body, "data": data, "errors": errors}
+
+
+def _describe(expected: Expected | None, world: World, released: set[str]) -> None:
+    """Label the example for `--hypothesis-show-statistics` (what the run covered)."""
+    if not currently_in_test_context():
+        return
+    if expected is None:
+        event("refused: too complex")
+        return
+    for code in sorted({e.code for e in expected.errors}):
+        event(f"error {code}")
+    if expected.propagated:
+        event("non-null field nulled its parent")
+    if not expected.errors:
+        event("no errors")
+    sensitive = {s.name for r in world.records.values() if r.council
+                 for s in r.council.involvements if s.sensitive}
+    if released & sensitive:
+        event("a sensitive service released")
+    if released & {r.home.postcode for r in world.records.values() if r.council
+                   and r.council.shielded}:
+        event("a shielded child's address released")
+
+
+def _judge(response: Any, expected: Expected | None, *, warm: bool,
+           refused_fetched: bool) -> None:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if expected is None:
+        assert "data" not in body, "a refused document has no data"
+        assert body["errors"]
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"QUERY_TOO_COMPLEX"}
+        assert not refused_fetched, "a refused document fetched nothing"
+        return
+    check_data(body.get("data"), expected.data, warm=warm)
+    check_errors(body.get("errors", []), expected)
+
+
+def _hits(gateway: Any) -> int:
+    return sum(sum(getattr(gateway.sims, n).hits.values()) for n in ("gp", "school", "council"))
+
+
+async def run_case(gateway: Any, redis: Any, caplog: pytest.LogCaptureFixture, case: Case
+                   ) -> dict[str, Any]:
+    """Play `case` cold then warm; assert everything; return the cold body (for reports)."""
+    world = world_of(gateway)
+    document = case.document
+    personal: set[str] = set()  # every fixture child's, involved or not
+    for fixture in FIXTURES:
+        personal |= await full_access_strings(gateway, fixture)
+    searches = {s: search_input(s, world.records[s.fixture]) for s in _searches(document)}
+    sent: set[str] = set()
+    for search in searches.values():
+        sent |= {*search.values(), *(v.strip() for v in search.values())}
+    for search in searches.values():  # everyone a demographic search could find
+        for record in world.population:
+            if record.family.casefold() == search.get("familyName", "").strip().casefold():
+                personal |= personal_strings(record)
+    ids = {f: gateway.id_for(r.nhs_number) for f, r in world.records.items()}
+    rendered = render(document, ids, searches)
+    refused = too_complex(document, rendered.text)
+    expected = None if refused else expect(world, document, frozenset(case.scopes), searches)
+    released = set() if expected is None else leaf_strings(expected.data)
+    relationships = {c.relationship for r in world.records.values() for c in r.carers}
+    personal -= GENDERS | NOT_PERSONAL | relationships
+    withheld = {v for v in personal - released - sent
+                if len(v) >= 3 and not any(v in r for r in released)}
+    _describe(expected, world, released)
+    token = gateway.token(" ".join(case.scopes))
+    prefix = gateway.settings.cache.key_prefix
+    await flush_cache(redis, prefix)
+    context = (f"\nscopes: {' '.join(case.scopes)!r}\nquery: {rendered.text}\n"
+               f"variables: {json.dumps(rendered.variables)}")
+    bodies = []
+    for warm in (False, True):
+        phase = "warm" if warm else "cold"
+        caplog.clear()
+        hits = _hits(gateway)
+        response = await gateway.post({"query": rendered.text, "variables": rendered.variables},
+                                      token=token)
+        logs = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+        stored = b"\n".join(await cache_dump(redis, prefix))
+        try:
+            _judge(response, expected, warm=warm, refused_fetched=_hits(gateway) != hits)
+            assert_absent("the response", response.text, withheld)
+            assert_absent("the logs of the request", logs,
+                          {v for v in personal - sent if len(v) >= 3})
+            in_cache = sorted(v for v in personal - sent
+                              if len(v) >= 6 and v.encode() in stored)
+            assert not in_cache, f"readable in Redis: {in_cache}"
+        except AssertionError as exc:
+            warnings = "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}"
+                                 for r in caplog.records if r.levelno >= logging.WARNING)
+            raise AssertionError(f"{phase} cache: {exc}{context}\nresponse: {response.text}"
+                                 f"\ngateway warnings: {warnings or '-'}") from None
+        bodies.append(response.json())
+    expected_data = None if expected is None else expected.data
+    assert _comparable(bodies[0], expected_data) == _comparable(bodies[1], expected_data), (
+        f"cold and warm answers differ: {bodies}{context}")
+    return bodies[0]

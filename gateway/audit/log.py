@@ -2,7 +2,9 @@
 
 `record` returns only once its events are committed. Events from concurrent
 requests wait together for at most `flush_interval_ms` (or until `max_batch`
-events are waiting) and are committed in one transaction. A caller waits at
+events are waiting) and are committed in one transaction; with the default 0
+the writer commits as soon as it is free, and the events that arrive while a
+commit is in flight form the next batch. A caller waits at
 most `timeout_seconds`; then, or when the store fails, it gets
 `AuditUnavailableError` and must release nothing. The writer keeps trying
 with the next batch, so it recovers as soon as the store is back.
@@ -145,7 +147,7 @@ class GroupCommitLog:
                 if self._closed:
                     return
                 continue
-            if self._queued < self._max_batch and not self._closed:
+            if self._interval > 0 and self._queued < self._max_batch and not self._closed:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._interval):
                         await self._full.wait()

@@ -24,14 +24,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
 from connectors.simulators import Population
 from connectors.simulators.records import age_on
+from gateway.audit import init_postgres
 from gateway.auth.devissuer import mint_dev_token
 from gateway.ids import ChildIdCodec
 
@@ -80,13 +85,30 @@ def _pin(pid: int, cpus: set[int]) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
-def _audit_lines(args: argparse.Namespace, workdir: Path) -> list[str]:
+def _audit_lines(args: argparse.Namespace, workdir: Path, pg_dsn: str | None) -> list[str]:
     lines = ["[audit]", f'store = "{args.audit}"', f'pseudonym_secret = "{secrets.token_hex(32)}"']
     if args.audit == "sqlite":
         lines.append(f'sqlite_path = "{workdir / "audit.db"}"')
-    if args.audit == "postgresql":
-        lines.append(f'postgresql_dsn = "{args.audit_dsn}"')
+    if pg_dsn is not None:
+        lines.append(f'postgresql_dsn = "{pg_dsn}"')
     return lines
+
+
+@contextlib.asynccontextmanager
+async def _bench_database(server: str) -> AsyncIterator[str]:
+    """A fresh database with the audit schema and a gateway role; dropped afterwards."""
+    suffix = secrets.token_hex(4)
+    name, role = f"cp_bench_{suffix}", f"cp_bench_gw_{suffix}"
+    admin = await asyncpg.connect(f"{server}/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        await init_postgres(f"{server}/{name}", role)
+        host = server.split("@", 1)[1]
+        yield f"postgresql://{role}@{host}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
 
 
 def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
@@ -127,7 +149,8 @@ async def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def _load(url: str, token: str, ids: list[str], clients: int, seconds: float,
-                name: str) -> Run:
+                name: str, limit: int | None = None) -> Run:
+    """`clients` concurrent loops over `ids` for `seconds` (or until `limit` requests)."""
     latencies: list[float] = []
     errors = 0
     cursor = 0
@@ -137,7 +160,7 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal cursor, errors
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and (limit is None or cursor < limit):
             child_id = ids[cursor % len(ids)]
             cursor += 1
             body = json.dumps({"query": QUERY, "variables": {"id": child_id}})
@@ -178,14 +201,17 @@ async def main(args: argparse.Namespace) -> None:
     await site.start()
     jwks_port = jwks_runner.addresses[0][1]
     gateway = None
+    stack = contextlib.AsyncExitStack()
     try:
         assert simulators.stdout is not None  # noqa: S101
         urls = json.loads(simulators.stdout.readline())
         id_secret = secrets.token_hex(32)
         workdir = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
         config = workdir / "gateway.toml"
+        pg_dsn = (await stack.enter_async_context(_bench_database(args.audit_server))
+                  if args.audit == "postgresql" else None)
         _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
-                None if args.no_redis else args.redis_url, _audit_lines(args, workdir))
+                None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn))
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
              "--port", str(args.port)])
@@ -205,7 +231,8 @@ async def main(args: argparse.Namespace) -> None:
         miss_ids = [codec.encode(nhs, CLIENT) for nhs in servable]
         hit_ids = miss_ids[-args.hot:]
         clients = [int(n) for n in args.clients.split(",")]
-        await _load(url, token, hit_ids, max(clients), 2.0, "warm-up")
+        # every hot child once, so the cache-hit runs start warm
+        await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids))
         cold = miss_ids[: len(miss_ids) - args.hot]
         print(json.dumps({"clients": clients, "seconds": args.seconds,
                           "simulator_latency_ms": args.latency_ms,
@@ -226,6 +253,7 @@ async def main(args: argparse.Namespace) -> None:
                 process.terminate()
                 process.wait(timeout=10)
         await jwks_runner.cleanup()
+        await stack.aclose()
 
 
 def _arguments() -> argparse.Namespace:
@@ -243,8 +271,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
     parser.add_argument("--audit", choices=["none", "sqlite", "postgresql"], default="sqlite",
                         help="audit store (sqlite: a file in a temporary folder)")
-    parser.add_argument("--audit-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="PostgreSQL for --audit postgresql (its tables are created if absent)")
+    parser.add_argument("--audit-server", default="postgresql://postgres@127.0.0.1:5432",
+                        help="PostgreSQL server (admin) for --audit postgresql: a fresh database "
+                        "is made and dropped")
     return parser.parse_args()
 
 

@@ -8,12 +8,9 @@ malformed, never "not shielded".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from connectors.facts import Address, PersonName, Service, SourceFacts
-from connectors.http import HttpConnector
+from connectors.rest_json import RestJsonConnector
 from connectors.shape import (
-    ShapeError,
     flag,
     iso_date,
     items,
@@ -25,37 +22,7 @@ from connectors.shape import (
     texts,
 )
 
-if TYPE_CHECKING:
-    from connectors.facts import DemographicSearch
-
 __all__ = ["CouncilRestConnector", "read_results"]
-
-
-class CouncilRestConnector(HttpConnector):
-    """Facts from a council system: name, dob, address, shielding, services, retention."""
-
-    KIND = "council_rest"
-    CAN_SHIELD = True
-    PROVIDES = frozenset({"name", "date_of_birth", "address", "shielded", "services",
-                           "retention_consent"})
-    SEARCH_PARAMETERS = ("familyName", "dateOfBirth", "givenName", "postcode")
-
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return self.only_record(await self._children({"nhsNumber": nhs_number}), nhs_number)
-
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._children(self.search_parameters(criteria))
-
-    async def check(self) -> None:
-        answer = await self._http.get_json("/api/health")
-        with self.parsing():
-            if obj(answer, "health").get("status") != "UP":
-                raise ShapeError("health.status: expected UP")
-
-    async def _children(self, params: dict[str, str]) -> list[SourceFacts]:
-        answer = await self._http.get_json("/api/children", params)
-        with self.parsing():
-            return read_results(answer)
 
 
 def read_results(raw: object) -> list[SourceFacts]:
@@ -97,3 +64,18 @@ def _service(raw: object) -> Service:
         consent_recorded=flag(involvement.get("consentRecorded"), "involvement.consentRecorded"),
         contact=opt_text(involvement.get("contact"), "involvement.contact"),
     )
+
+
+class CouncilRestConnector(RestJsonConnector):
+    """Facts from a council system: name, dob, address, shielding, services, retention."""
+
+    KIND = "council_rest"
+    CAN_SHIELD = True
+    PROVIDES = frozenset({"name", "date_of_birth", "address", "shielded", "services",
+                          "retention_consent"})
+    SEARCH_PARAMETERS = ("familyName", "dateOfBirth", "givenName", "postcode")
+    RECORDS_PATH = "/api/children"
+    NHS_PARAMETER = "nhsNumber"
+    HEALTH_PATH = "/api/health"
+    HEALTHY = "UP"
+    read_records = staticmethod(read_results)

@@ -7,10 +7,8 @@ reported: a postcode alone is not an address a practitioner can use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from connectors.facts import Address, Carer, Organisation, PersonName, SourceFacts
-from connectors.http import HttpConnector
+from connectors.rest_json import RestJsonConnector
 from connectors.shape import (
     ShapeError,
     iso_date,
@@ -23,38 +21,9 @@ from connectors.shape import (
     texts,
 )
 
-if TYPE_CHECKING:
-    from connectors.facts import DemographicSearch
-
 __all__ = ["SchoolRestConnector", "read_pupils"]
 
 _GENDERS = {"M": "male", "F": "female", "X": "other", "U": "unknown"}
-
-
-class SchoolRestConnector(HttpConnector):
-    """Facts from a school MIS: name, date of birth, gender, school, carers."""
-
-    KIND = "school_rest"
-    CAN_SHIELD = False
-    PROVIDES = frozenset({"name", "date_of_birth", "gender", "school", "carers"})
-    SEARCH_PARAMETERS = ("surname", "date_of_birth", "forename", "postcode")
-
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return self.only_record(await self._pupils({"nhs_number": nhs_number}), nhs_number)
-
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._pupils(self.search_parameters(criteria))
-
-    async def check(self) -> None:
-        answer = await self._http.get_json("/api/v1/health")
-        with self.parsing():
-            if obj(answer, "health").get("status") != "ok":
-                raise ShapeError("health.status: expected ok")
-
-    async def _pupils(self, params: dict[str, str]) -> list[SourceFacts]:
-        answer = await self._http.get_json("/api/v1/pupils", params)
-        with self.parsing():
-            return read_pupils(answer)
 
 
 def read_pupils(raw: object) -> list[SourceFacts]:
@@ -114,3 +83,17 @@ def _carer(raw: object) -> Carer:
         phone=opt_text(contact.get("phone"), "contact.phone"),
         address=_address(contact.get("address"), "contact.address"),
     )
+
+
+class SchoolRestConnector(RestJsonConnector):
+    """Facts from a school MIS: name, date of birth, gender, school, carers."""
+
+    KIND = "school_rest"
+    CAN_SHIELD = False
+    PROVIDES = frozenset({"name", "date_of_birth", "gender", "school", "carers"})
+    SEARCH_PARAMETERS = ("surname", "date_of_birth", "forename", "postcode")
+    RECORDS_PATH = "/api/v1/pupils"
+    NHS_PARAMETER = "nhs_number"
+    HEALTH_PATH = "/api/v1/health"
+    HEALTHY = "ok"
+    read_records = staticmethod(read_pupils)

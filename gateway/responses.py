@@ -17,10 +17,11 @@ __all__ = ["GRAPHQL_RESPONSE", "JSON", "error_response", "result_response"]
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
-# Messages of strawberry's / graphql-core's shape limits (pinned by tests).
+# Messages of strawberry's / graphql-core's shape limits (pinned by tests). "Validation
+# aborted" is graphql-core's own budget for overlapping-field checks (many repeated fields).
 _TOO_COMPLEX = re.compile(
     r"exceeds maximum operation depth|aliases found\. Allowed|Document contains more than \d+ "
-    r"tokens|look up at most")
+    r"tokens|look up at most|^Validation aborted")
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

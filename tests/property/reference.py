@@ -276,7 +276,6 @@ class Expected:
     errors: list[ExpectedError] = field(default_factory=list)
     # one group per subtree nulled by propagation: at least one of its triggers is reported
     propagated: list[list[ExpectedError]] = field(default_factory=list)
-    too_complex: bool = False
 
 
 class _NullPropagationError(Exception):
@@ -560,6 +559,9 @@ def _path(error: dict[str, Any]) -> tuple[str | int, ...]:
 def check_errors(actual: list[dict[str, Any]], expected: Expected) -> None:
     """Errors as (path, code): exactly the reference's; where a subtree was nulled by
     propagation, those inside it may be left out but one of its triggers must be there."""
+    for error in actual:
+        assert error.get("path"), f"an error without a path (a request error?): {error}"
+        assert error.get("extensions", {}).get("code"), f"an error without a code: {error}"
     got = Counter((_path(e), e["extensions"]["code"]) for e in actual)
     everything = Counter((e.path, e.code) for e in expected.errors)
     required = Counter((e.path, e.code) for e in expected.errors if not e.optional)
@@ -599,7 +601,3 @@ def check_data(actual: Any, expected: Any, *, warm: bool, path: str = "data") ->
     assert type(actual) is type(expected), (path, actual, expected)
     assert actual == expected, (path, actual, expected)
 
-
-def released_strings(expected: Any) -> set[str]:
-    """Leaf strings of the expected data (FromCache markers excluded)."""
-    return leaf_strings(expected)

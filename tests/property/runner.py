@@ -1,12 +1,26 @@
 """Playing one generated case against the running gateway, and judging the answers.
 
-For each case: the gateway's Redis keys are flushed, the request is sent on a
-cold cache, then again on a warm one. Each response must equal the reference
-(`tests.property.reference`). Every value the reference withholds must be
-absent from the response text; no personal value of the children involved may
-appear in the log records captured during the request, nor in any Redis key
-or value under the gateway's prefix. The two responses must be the same
-(`fromCache` aside).
+For each case the gateway's cached answers (`{prefix}s:...` in Redis) are
+dropped, then the request is sent on that cold cache and again on the warm
+one. Each time:
+
+- `data` equals the reference's (`tests.property.reference`) and so do the
+  errors as (path, code) pairs; `fromCache` is false cold, and warm true
+  exactly for a child that may be cached (not shielded, servable);
+- every value the reference withholds (of any fixture child: every value a
+  full-access fetch returns, plus everything the systems hold) is absent from
+  the response text, matched as a whole word;
+- no personal value of any fixture child is in the log records captured
+  during the request (every logger, DEBUG), nor readable in any Redis key or
+  value under the gateway's prefix (cache entries, budget and rate counters).
+
+Then the two bodies must be the same (`fromCache` and error order aside).
+A refused document (over the alias or token limit) must be QUERY_TOO_COMPLEX
+with no `data` and must fetch nothing.
+
+Values the caller itself sent (a search's name or postcode) are not counted as
+withheld; nor are the small vocabularies every child shares (genders, carer
+relationships), which the `data` comparison covers.
 """
 
 from __future__ import annotations
@@ -60,6 +74,15 @@ class Case:
 
     document: Document
     scopes: tuple[str, ...]
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints a falsifying case: short (the failure message has it all)."""
+        text = render(self.document, dict.fromkeys(FIXTURES, "<id>"),
+                      {s: {"<search>": s.fixture} for s in _searches(self.document)}).text
+        if len(text) > 2000:
+            text = text[:2000] + f"... ({len(text)} characters)"
+        printer.text(f"Case(scopes={self.scopes!r}, query={text!r}, "
+                     f"values={dict(self.document.values)!r})")
 
 
 def _searches(document: Document) -> set[SearchOf]:
@@ -158,10 +181,35 @@ def assert_absent(where: str, text: str, values: set[str]) -> None:
     assert not found, f"withheld values in {where}: {found}\n{text[:3000]}"
 
 
-async def cache_dump(redis: Any, prefix: str) -> list[bytes]:
+async def redis_dump(redis: Any, prefix: str) -> list[bytes]:
+    """Every key under the gateway's prefix and every value, whatever its Redis type."""
     keys = sorted(await redis.keys(prefix + "*"))
-    values = await redis.mget(keys) if keys else []
-    return [*keys, *(v for v in values if v is not None)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = [k.decode() if isinstance(k, bytes) else k for k in await pipe.execute()]
+    async with redis.pipeline(transaction=False) as pipe:
+        for key, kind in zip(keys, kinds, strict=True):
+            if kind == "string":
+                pipe.get(key)
+            elif kind == "set":
+                pipe.smembers(key)
+            elif kind == "hash":
+                pipe.hgetall(key)
+            elif kind in {"list", "zset"}:
+                (pipe.lrange if kind == "list" else pipe.zrange)(key, 0, -1)
+            else:
+                pipe.exists(key)  # a type this check does not read
+        values = await pipe.execute()
+    found: list[bytes] = list(keys)
+    for value in values:
+        if isinstance(value, bytes):
+            found.append(value)
+        elif isinstance(value, dict):
+            found.extend([*value.keys(), *value.values()])
+        elif isinstance(value, list | set):
+            found.extend(value)
+    return found
 
 
 async def flush_cache(redis: Any, prefix: str) -> None:
@@ -218,7 +266,7 @@ def _judge(response: Any, expected: Expected | None, *, warm: bool,
         assert "data" not in body, "a refused document has no data"
         assert body["errors"]
         assert {e["extensions"]["code"] for e in body["errors"]} == {"QUERY_TOO_COMPLEX"}
-        assert not refused_fetched, "a refused document fetched nothing"
+        assert not refused_fetched, "a refused document made the gateway ask the systems"
         return
     check_data(body.get("data"), expected.data, warm=warm)
     check_errors(body.get("errors", []), expected)
@@ -267,7 +315,7 @@ async def run_case(gateway: Any, redis: Any, caplog: pytest.LogCaptureFixture, c
         response = await gateway.post({"query": rendered.text, "variables": rendered.variables},
                                       token=token)
         logs = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
-        stored = b"\n".join(await cache_dump(redis, prefix))
+        stored = b"\n".join(await redis_dump(redis, prefix))
         try:
             _judge(response, expected, warm=warm, refused_fetched=_hits(gateway) != hits)
             assert_absent("the response", response.text, withheld)

@@ -28,10 +28,8 @@ from aiohttp import web
 
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
-    POPULATION,
     BadQueryError,
-    check_query,
-    query_date,
+    matching_children,
     simulated_app,
 )
 
@@ -74,21 +72,7 @@ async def _children(request: web.Request) -> web.Response:
 
 
 def _matches(request: web.Request) -> list[Child]:
-    query = request.query
-    check_query(query, _PARAMS)
-    population = request.app[POPULATION]
-    nhs_number = query.get("nhsNumber")
-    if nhs_number is not None:
-        if len(query) > 1:
-            raise BadQueryError("nhsNumber cannot be combined with other parameters")
-        child = population.lookup("council", nhs_number)
-        return [] if child is None else [child]
-    family = query.get("familyName", "").strip()
-    if not family:
-        raise BadQueryError("search needs nhsNumber, or familyName and dateOfBirth")
-    dob = query_date(query.get("dateOfBirth"), "dateOfBirth")
-    return population.search("council", family, dob, query.get("givenName"),
-                             query.get("postcode"))
+    return matching_children(request, "council", _PARAMS)
 
 
 def _person(child: Child, record: CouncilRecord) -> dict[str, object]:

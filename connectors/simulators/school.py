@@ -28,10 +28,8 @@ from aiohttp import web
 
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
-    POPULATION,
     BadQueryError,
-    check_query,
-    query_date,
+    matching_children,
     simulated_app,
 )
 
@@ -73,21 +71,7 @@ async def _pupils(request: web.Request) -> web.Response:
 
 
 def _matches(request: web.Request) -> list[Child]:
-    query = request.query
-    check_query(query, _PARAMS)
-    population = request.app[POPULATION]
-    nhs_number = query.get("nhs_number")
-    if nhs_number is not None:
-        if len(query) > 1:
-            raise BadQueryError("nhs_number cannot be combined with other parameters")
-        child = population.lookup("school", nhs_number)
-        return [] if child is None else [child]
-    surname = query.get("surname", "").strip()
-    if not surname:
-        raise BadQueryError("search needs nhs_number, or surname and date_of_birth")
-    dob = query_date(query.get("date_of_birth"), "date_of_birth")
-    return population.search("school", surname, dob, query.get("forename"),
-                             query.get("postcode"))
+    return matching_children(request, "school", _PARAMS)
 
 
 def _address(place: Place) -> dict[str, object]:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from aiohttp.typedefs import Handler, Middleware
     from multidict import MultiMapping
 
+    from connectors.simulators.records import Child, System
+
 __all__ = [
     "ADMIN_PREFIX",
     "HITS",
@@ -35,6 +37,7 @@ __all__ = [
     "BadQueryError",
     "ErrorResponder",
     "check_query",
+    "matching_children",
     "query_date",
     "simulated_app",
 ]
@@ -175,3 +178,29 @@ def query_date(text: str | None, name: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise BadQueryError(f"{name} must be a date, YYYY-MM-DD") from None
+
+
+def matching_children(request: web.Request, system: System,
+                      names: tuple[str, str, str, str, str]) -> list[Child]:
+    """The children a records query selects, in the system's own parameter `names`.
+
+    `names` are (NHS number, family name, date of birth, given name, postcode).
+    Either the NHS number alone, or family name + date of birth with optional
+    given name and postcode; anything else raises `BadQueryError`.
+    """
+    nhs_name, family_name, dob_name, given_name, postcode_name = names
+    query = request.query
+    check_query(query, names)
+    population = request.app[POPULATION]
+    nhs_number = query.get(nhs_name)
+    if nhs_number is not None:
+        if len(query) > 1:
+            raise BadQueryError(f"{nhs_name} cannot be combined with other parameters")
+        child = population.lookup(system, nhs_number)
+        return [] if child is None else [child]
+    family = query.get(family_name, "").strip()
+    if not family:
+        raise BadQueryError(f"search needs {nhs_name}, or {family_name} and {dob_name}")
+    dob = query_date(query.get(dob_name), dob_name)
+    return population.search(system, family, dob, query.get(given_name),
+                             query.get(postcode_name))

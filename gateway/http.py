@@ -88,6 +88,12 @@ def _payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     return query, variables, operation
 
 
+def _refusal(exc: GatewayError, request_id: str, media_type: str,
+             headers: dict[str, str] | None = None) -> Response:
+    """A refusal before or instead of a GraphQL result, with the error's own HTTP status."""
+    return error_response(exc.http_status, exc.code, exc.message, request_id, media_type, headers)
+
+
 def _context(runtime: Runtime, caller: Caller, request_id: str) -> RequestContext:
     services = runtime.services
     return RequestContext(caller=caller, services=services,
@@ -113,19 +119,17 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
         return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
                               media_type)
     except UnauthenticatedError as exc:
-        return error_response(401, exc.code, exc.message, request_id, media_type,
-                              {"WWW-Authenticate": 'Bearer realm="contactpoint"'})
+        return _refusal(exc, request_id, media_type,
+                        {"WWW-Authenticate": 'Bearer realm="contactpoint"'})
     except JwksUnavailableError as exc:
-        return error_response(503, exc.code, exc.message, request_id, media_type,
-                              {"Retry-After": "5"})
+        return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
     except BadUserInputError as exc:
-        return error_response(400, exc.code, exc.message, request_id, media_type)
+        return _refusal(exc, request_id, media_type)
     request.state.caller = runtime.pseudonym(caller.subject)
     try:
         await runtime.rate_limiter.check(subject=caller.subject, client_id=caller.client_id)
     except RateLimitedError as exc:
-        return error_response(429, exc.code, exc.message, request_id, media_type,
-                              {"Retry-After": str(exc.retry_after)})
+        return _refusal(exc, request_id, media_type, {"Retry-After": str(exc.retry_after)})
     context = _context(runtime, caller, request_id)
     result = await runtime.schema.execute(query, variable_values=variables,
                                           context_value=context, operation_name=operation)
@@ -133,8 +137,7 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
         # Durable before release: no byte of the result leaves until this returns.
         await runtime.accountability.record(caller, request_id, context.accesses)
     except AuditUnavailableError as exc:
-        return error_response(503, exc.code, exc.message, request_id, media_type,
-                              {"Retry-After": "5"})
+        return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
     return result_response(result, media_type, request_id, development=development)
 
 

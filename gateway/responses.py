@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from gateway.errors import AccessBudgetExceededError
+
 if TYPE_CHECKING:
     from graphql import GraphQLError
     from strawberry.types import ExecutionResult
@@ -58,8 +60,10 @@ def result_response(result: ExecutionResult, media_type: str, request_id: str, *
     """200 with `data` once execution started; 400 for request errors in the new media type."""
     errors = list(result.errors or [])
     body: dict[str, Any] = {}
-    status = 429 if any(e.extensions and e.extensions.get("code") == "ACCESS_BUDGET_EXCEEDED"
-                        for e in errors) else 200
+    over_budget = AccessBudgetExceededError.code
+    status = (AccessBudgetExceededError.http_status
+              if any(e.extensions and e.extensions.get("code") == over_budget for e in errors)
+              else 200)
     if _is_request_error(errors):
         status = 400 if media_type == GRAPHQL_RESPONSE else 200
     else:

@@ -26,7 +26,3 @@ class Caller:
     """The token's `roles` claim: chooses the harvesting budget."""
     subject_nhs_number: str | None = field(default=None, repr=False)
     """The `subject_nhs_number` claim of a child's or parent's own token (`subject.self`)."""
-
-    def has_scope(self, scope: str) -> bool:
-        """True when the token granted `scope` (exact match; scopes have no hierarchy)."""
-        return scope in self.scopes

@@ -50,8 +50,8 @@ async def test_valid_es256_token_gives_the_caller(validator, keys, clock):
         expires_at=int(clock()) + 300,
         token_id="token-1",
     )
-    assert caller.has_scope("child.identity.read")
-    assert not caller.has_scope("child.shielded.read")
+    assert "child.identity.read" in caller.scopes
+    assert "child.shielded.read" not in caller.scopes
     assert "user-7" not in repr(caller)
 
 

@@ -129,8 +129,8 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         "organisation_per_day = 100000000",
         "[alerts]", f'path = "{path.parent / "alerts.jsonl"}"',
     ]
-    for name, kind in (("gp", "gp_fhir"), ("school", "school_rest"), ("council", "council_rest")):
-        lines += ["[[connectors]]", f'name = "{name}"', f'kind = "{kind}"',
+    for name in (n for n in urls if n != "fixtures"):
+        lines += ["[[connectors]]", f'name = "{name}"', f'manifest = "{name}"',
                   f'base_url = "{urls[name]}"', "timeout_seconds = 2.0"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -17,6 +17,7 @@ __all__ = [
     "DemographicSearch",
     "Organisation",
     "PersonName",
+    "Provenance",
     "Service",
     "SourceFacts",
     "facts_from_json",
@@ -50,6 +51,8 @@ class Carer:
     relationship: str | None = None
     phone: str | None = None
     address: Address | None = None
+    sources: tuple[str, ...] = ()
+    """The systems that state this carer (set by the merge; empty in one system's answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class Service:
     sensitive: bool
     consent_recorded: bool
     contact: str | None = None
+    sources: tuple[str, ...] = ()
+    """The systems that state this service (set by the merge; empty in one system's answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,21 @@ class SourceFacts:
     services: tuple[Service, ...] | None = None
     shielded: bool | None = None
     retention_consent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a merged fact came from.
+
+    `sources`: the systems whose value (or, for a list, whose items) it holds.
+    `disagreeing`: systems that state another value for a single-valued fact.
+    `unavailable`: systems able to state it that did not answer (a list is then
+    possibly incomplete; a single value possibly not the authority's).
+    """
+
+    sources: tuple[str, ...]
+    disagreeing: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,12 @@ class PatientRecord:
     practice_id: str | None
 
 
-def read_bundle(raw: object) -> tuple[list[PatientRecord], dict[str, Organisation]]:
-    """The matched Patients of a search Bundle, and its included Organizations by id."""
+def read_bundle(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM,
+                ) -> tuple[list[PatientRecord], dict[str, Organisation]]:
+    """The matched Patients of a search Bundle, and its included Organizations by id.
+
+    `identifier_system` is the system URI of the Patient identifier holding the NHS number.
+    """
     bundle = _resource(raw, "Bundle")
     patients: list[PatientRecord] = []
     organisations: dict[str, Organisation] = {}
@@ -69,7 +73,7 @@ def read_bundle(raw: object) -> tuple[list[PatientRecord], dict[str, Organisatio
         mode = opt_text(search.get("mode"), "Bundle.entry[].search.mode")
         kind = resource.get("resourceType")
         if kind == "Patient" and mode in (None, "match"):
-            patients.append(read_patient(resource))
+            patients.append(read_patient(resource, identifier_system))
         elif kind == "Organization":
             org_id, organisation = read_organization(resource)
             organisations[org_id] = organisation
@@ -84,14 +88,14 @@ def read_capability_statement(raw: object) -> None:
         raise ShapeError("CapabilityStatement.fhirVersion: expected FHIR R4 (4.0.x)")
 
 
-def read_patient(raw: object) -> PatientRecord:
+def read_patient(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM) -> PatientRecord:
     """A Patient resource as facts, plus the id of its general practice (if any)."""
     patient = _resource(raw, "Patient")
     gender = opt_text(patient.get("gender"), "Patient.gender")
     if gender is not None and gender not in _GENDERS:
         raise ShapeError("Patient.gender: expected a FHIR administrative gender")
     facts = SourceFacts(
-        nhs_number=_nhs_identifier(patient.get("identifier")),
+        nhs_number=_nhs_identifier(patient.get("identifier"), identifier_system),
         name=_name(_preferred(patient.get("name"), "Patient.name", "official")),
         date_of_birth=_birth_date(patient.get("birthDate")),
         gender=gender,
@@ -132,10 +136,10 @@ def _logical_id(value: object, where: str) -> str:
     return value
 
 
-def _nhs_identifier(value: object) -> str:
+def _nhs_identifier(value: object, system: str) -> str:
     for raw_identifier in items(value, "Patient.identifier", optional=True):
         identifier = obj(raw_identifier, "Patient.identifier[]")
-        if identifier.get("system") == NHS_NUMBER_SYSTEM:
+        if identifier.get("system") == system:
             return nhs_number(identifier.get("value"), "Patient.identifier[].value")
     raise ShapeError("Patient.identifier: no NHS number")
 

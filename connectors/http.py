@@ -6,9 +6,9 @@ connection limit, and translates every foreign failure into the
 `connectors.errors` tree with `raise ... from exc`. Messages name the failure
 kind only: request URLs carry NHS numbers and names in their query strings.
 
-`HttpConnector` is the base of the built-in connectors: name, cache TTL,
-client, `close`, and the conversion of `ShapeError` into
-`ConnectorProtocolError`.
+`HttpConnector` is the base of the manifest-driven connectors: name, traits
+and cache TTL from the manifest, client, `close`, and the conversion of
+`ShapeError` into `ConnectorProtocolError`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar
 
 import aiohttp
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from connectors.facts import DemographicSearch, SourceFacts
-    from gateway.settings import ConnectorSettings
+    from connectors.manifest import Manifest
 
 __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
 
@@ -118,41 +118,33 @@ class HttpClient:
 
 
 class HttpConnector(abc.ABC):
-    """Base of the built-in connectors: identity, cache TTL, the pooled client, `close`.
+    """Base of the HTTP connectors: identity and traits from the manifest, the pooled client.
 
-    Subclasses set the class constants and implement `fetch`, `search` and
-    `check` (see `connectors.base.Connector`).
+    Subclasses implement `fetch`, `search` and `check` (see `connectors.base.Connector`).
     """
 
-    KIND: ClassVar[str]
-    CAN_SHIELD: ClassVar[bool]
-    PROVIDES: ClassVar[frozenset[str]]
-    """The `SourceFacts` attributes (besides the NHS number) the system can state."""
     ACCEPT: ClassVar[str] = "application/json"
-    SEARCH_PARAMETERS: ClassVar[tuple[str, str, str, str]]
-    """The system's query parameter names for family name, date of birth, given name and
-    postcode, in that order."""
 
-    def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
-                 max_connections: int = 100, cache_ttl: float = 30.0) -> None:
-        self._name = name
-        self._cache_ttl = cache_ttl
-        self._http = HttpClient(name, base_url, timeout_seconds=timeout_seconds,
-                                max_connections=max_connections, accept=self.ACCEPT)
+    def __init__(self, manifest: Manifest) -> None:
+        if manifest.base_url is None:
+            raise ValueError(f"connector {manifest.name}: no base_url")
+        self.manifest = manifest
+        self._name = manifest.name
+        self._cache_ttl = manifest.cache_ttl_seconds or 0.0
+        self._http = HttpClient(manifest.name, manifest.base_url,
+                                timeout_seconds=manifest.timeout_seconds,
+                                max_connections=manifest.max_connections, accept=self.ACCEPT)
 
-    @classmethod
-    def from_settings(cls, settings: ConnectorSettings, cache_ttl: float) -> Self:
-        """A connector configured by `settings`, its answers cacheable for `cache_ttl` s."""
-        return cls(settings.name, settings.base_url, timeout_seconds=settings.timeout_seconds,
-                   max_connections=settings.max_connections, cache_ttl=cache_ttl)
-
-    def search_parameters(self, criteria: DemographicSearch) -> dict[str, str]:
-        """An exact demographic search in this system's parameter names."""
-        family, birth, given, postcode = self.SEARCH_PARAMETERS
-        params = {family: criteria.family_name, birth: criteria.date_of_birth.isoformat()}
-        if criteria.given_name is not None:
+    def search_parameters(self, criteria: DemographicSearch, names: tuple[str, str, str | None,
+                          str | None], date_format: str = "%Y-%m-%d") -> dict[str, str]:
+        """An exact demographic search in this system's parameter `names` (family name, date
+        of birth, given name, postcode); an attribute the system cannot search is dropped,
+        which only widens the answer (the gateway matches exactly afterwards)."""
+        family, birth, given, postcode = names
+        params = {family: criteria.family_name, birth: criteria.date_of_birth.strftime(date_format)}
+        if criteria.given_name is not None and given is not None:
             params[given] = criteria.given_name
-        if criteria.postcode is not None:
+        if criteria.postcode is not None and postcode is not None:
             params[postcode] = criteria.postcode
         return params
 
@@ -166,17 +158,17 @@ class HttpConnector(abc.ABC):
 
     @property
     def kind(self) -> str:
-        return self.KIND
+        return self.manifest.kind
 
     @property
     def can_shield(self) -> bool:
         """True if this system records shielding, so its silence means "unknown"."""
-        return self.CAN_SHIELD
+        return self.manifest.records_shielding
 
     @property
     def provides(self) -> frozenset[str]:
         """The `SourceFacts` attributes this system can state (its failure withholds them)."""
-        return self.PROVIDES
+        return self.manifest.facts
 
     @abc.abstractmethod
     async def fetch(self, nhs_number: str) -> SourceFacts | None: ...

@@ -1,52 +1,84 @@
-"""The shape shared by REST JSON systems: one records endpoint, one health endpoint.
+"""The `rest_json` kind: any REST JSON system, described by its manifest alone.
 
-A subclass names its paths and parameters and how to read its answer; the
-lookups, searches and health check are the same for every such system (the
-first step towards councils describing a system in a manifest, not in code).
+A lookup is ``GET {lookup.path}?{lookup.nhs_parameter}=...``; a search the
+same (or `search.path`) with the system's own parameter names and date format;
+the records are the array at `lookup.records`, each read by the manifest's
+declarative mapping. Health is ``GET {health.path}`` with the expected values.
 """
 
 from __future__ import annotations
 
-import abc
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from connectors.http import HttpConnector
 from connectors.shape import ShapeError, obj
 
 if TYPE_CHECKING:
     from connectors.facts import DemographicSearch, SourceFacts
+    from connectors.manifest import Manifest, RestSpec
 
-__all__ = ["RestJsonConnector"]
+__all__ = ["RestJsonConnector", "json_at"]
+
+
+def json_at(answer: object, dotted: str) -> object:
+    """The value at a dotted JSON path of `answer` (raises `ShapeError` naming the path)."""
+    value = answer
+    walked = "answer"
+    for step in dotted.split("."):
+        value = obj(value, walked).get(step)
+        walked = f"{walked}.{step}"
+    return value
 
 
 class RestJsonConnector(HttpConnector):
-    """`GET RECORDS_PATH?NHS_PARAMETER=...` for a lookup, the same path for searches."""
+    """A REST JSON system mapped to facts by its manifest (no code of its own)."""
 
-    RECORDS_PATH: ClassVar[str]
-    NHS_PARAMETER: ClassVar[str]
-    HEALTH_PATH: ClassVar[str]
-    HEALTHY: ClassVar[str]
-    """The `status` value of a healthy answer."""
-
-    @staticmethod
-    @abc.abstractmethod
-    def read_records(raw: object) -> list[SourceFacts]:
-        """The records of an answer, as facts (raises `ShapeError`)."""
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__(manifest)
+        assert manifest.rest is not None  # noqa: S101 -- the manifest's validator ensures it
+        self.rest: RestSpec = manifest.rest
+        self.mapper = manifest.mapper(label=f"{self.rest.lookup.records}[]")
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return self.only_record(await self._records({self.NHS_PARAMETER: nhs_number}),
-                                nhs_number)
+        records = await self._records(self.rest.lookup.path,
+                                      {self.rest.lookup.nhs_parameter: nhs_number})
+        return self.only_record(records, nhs_number)
 
     async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._records(self.search_parameters(criteria))
+        if self.rest.search is None:
+            return []
+        records = await self.raw_search(criteria)
+        with self.parsing():
+            return [self.mapper.facts(record) for record in records]
+
+    async def raw_search(self, criteria: DemographicSearch) -> list[object]:
+        """The records a demographic search answers, unmapped (empty if none is declared)."""
+        search = self.rest.search
+        if search is None:
+            return []
+        names = (search.family_name, search.date_of_birth, search.given_name, search.postcode)
+        params = self.search_parameters(criteria, names, search.date_format)
+        return await self.raw_records(search.path or self.rest.lookup.path, params)
 
     async def check(self) -> None:
-        answer = await self._http.get_json(self.HEALTH_PATH)
+        health = self.rest.health
+        answer = await self._http.get_json(health.path)
         with self.parsing():
-            if obj(answer, "health").get("status") != self.HEALTHY:
-                raise ShapeError(f"health.status: expected {self.HEALTHY}")
+            obj(answer, "health")
+            for dotted, expected in health.expect.items():
+                if json_at(answer, dotted) != expected:
+                    raise ShapeError(f"health.{dotted}: not the healthy value")
 
-    async def _records(self, params: dict[str, str]) -> list[SourceFacts]:
-        answer = await self._http.get_json(self.RECORDS_PATH, params)
+    async def raw_records(self, path: str, params: dict[str, str]) -> list[object]:
+        """The records array of an answer, unmapped (the conformance kit reads it)."""
+        answer = await self._http.get_json(path, params)
         with self.parsing():
-            return self.read_records(answer)
+            records = json_at(answer, self.rest.lookup.records)
+            if not isinstance(records, list):
+                raise ShapeError(f"answer.{self.rest.lookup.records}: expected an array")
+            return records
+
+    async def _records(self, path: str, params: dict[str, str]) -> list[SourceFacts]:
+        records = await self.raw_records(path, params)
+        with self.parsing():
+            return [self.mapper.facts(record) for record in records]

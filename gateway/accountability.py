@@ -18,11 +18,11 @@ from gateway.policy import GUARDED
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from gateway.accountability_notes import ChildAccess
     from gateway.alerts import AlertSink
     from gateway.audit import AuditLog
     from gateway.auth.caller import Caller
     from gateway.budgets import Budgets
-    from resolvers.accesses import ChildAccess
 
 __all__ = ["Accountability"]
 

@@ -1,4 +1,4 @@
-"""The `contactpoint` command: serve, demo, dev-token, audit."""
+"""The `contactpoint` command: serve, demo, dev-token, audit, connector check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import gc
 import sys
 from pathlib import Path
 
+from gateway.connector_cli import add_connector_parser
 from gateway.settings import ConfigError, load_settings
 
 __all__ = ["main"]
@@ -23,12 +24,15 @@ def _tune_gc() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from connectors.manifest import ManifestError
+    from connectors.registry import resolve_manifests
     from gateway.app import create_app
     from gateway.logs import configure_logging
 
     try:
         settings = load_settings(args.config)
-    except ConfigError as exc:
+        resolve_manifests(settings)
+    except (ConfigError, ManifestError) as exc:
         print(f"contactpoint serve: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     configure_logging()
@@ -120,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
     token.set_defaults(run=_dev_token)
     _audit_parser(commands)
+    add_connector_parser(commands)
     return parser
 
 

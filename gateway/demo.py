@@ -52,7 +52,6 @@ async def _reachable_redis() -> tuple[str | None, str]:
 
 def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) -> Settings:
     """Development-mode settings for the demo; secrets are fresh for every run."""
-    kinds = {"gp": "gp_fhir", "school": "school_rest", "council": "council_rest"}
     return build_settings({
         "mode": "development",
         "auth": {"issuer": DEV_ISSUER, "audience": DEV_AUDIENCE, "jwks_url": jwks_url},
@@ -62,8 +61,8 @@ def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) ->
         "audit": {"store": "sqlite", "sqlite_path": "contactpoint-demo-audit.db",
                   "pseudonym_secret": "contactpoint-demo-audit-pseudonyms-not-secret"},
         "alerts": {"path": "contactpoint-demo-alerts.jsonl"},
-        "connectors": [{"name": name, "kind": kind, "base_url": urls[name]}
-                       for name, kind in kinds.items()],
+        "connectors": [{"name": name, "manifest": name, "base_url": url}
+                       for name, url in urls.items()],
     })
 
 

@@ -1,4 +1,4 @@
-"""`python -m gateway.democlient`: find the demo's `ordinary` child and print its record.
+"""`python -m gateway.democlient`: find a demo child (`--fixture`, default `ordinary`), print it.
 
 Shows the two calls a partner agency makes (findChildren, then child) against
 a running `contactpoint demo`, with a development token.
@@ -25,8 +25,9 @@ RECORD = """query Record($id: ID!) {
     carers { name { given family } relationship phone }
     education { school { name code phone } }
     primaryCare { practice { name code phone } }
-    services { kind name contact }
+    services { kind name contact source sources }
     sources { connector status fromCache }
+    provenance { field sources disagreeing unavailable }
   }
 }"""
 

@@ -9,7 +9,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import HTMLResponse, Response
-from strawberry.dataloader import DataLoader
 from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.auth.errors import JwksUnavailableError
@@ -21,6 +20,7 @@ from gateway.errors import (
     UnauthenticatedError,
 )
 from gateway.logs import exception_summary
+from gateway.lookup.pipeline import Lookup
 from gateway.responses import GRAPHQL_RESPONSE, JSON, error_response, result_response
 from resolvers.context import RequestContext
 
@@ -95,9 +95,8 @@ def _refusal(exc: GatewayError, request_id: str, media_type: str,
 
 
 def _context(runtime: Runtime, caller: Caller, request_id: str) -> RequestContext:
-    services = runtime.services
-    return RequestContext(caller=caller, services=services,
-                          loader=DataLoader(load_fn=services.sources.load), request_id=request_id)
+    return RequestContext(caller=caller, lookup=Lookup(runtime.services, caller, request_id),
+                          request_id=request_id)
 
 
 async def _handle(request: Request, runtime: Runtime, request_id: str) -> Response:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from connectors.registry import build_connectors, close_all
+from connectors.registry import build_connector, close_all, resolve_manifests
 from gateway.accountability import Accountability
 from gateway.alerts import open_alert_sink
 from gateway.audit import open_audit_log
@@ -18,25 +18,26 @@ from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.budgets import Budgets
 from gateway.cache import CacheSealer, MemoryStore, RedisStore
+from gateway.core.merge import MergeRules, SourceTraits
 from gateway.ids import ChildIdCodec
+from gateway.lookup.pipeline import LookupServices
+from gateway.lookup.sources import Sources
 from gateway.policy import DEFAULT_PURPOSES, Scope
 from gateway.pseudonyms import Pseudonymiser
 from gateway.ratelimit import RateLimiter
-from gateway.sources import Sources
-from resolvers.assembly import SourceTraits, cacheable
-from resolvers.context import GatewayServices
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     import strawberry
 
     from connectors.base import Connector
+    from connectors.manifest import Manifest
     from gateway.cache import CacheStore
     from gateway.settings import CacheSettings, Settings
 
-__all__ = ["Runtime", "london_today", "open_runtime", "purpose_table"]
+__all__ = ["Runtime", "london_today", "merge_rules", "open_runtime", "purpose_table"]
 
 _LONDON = ZoneInfo("Europe/London")
 
@@ -63,7 +64,8 @@ class Runtime:
     jwks: JwksCache
     store: CacheStore
     connectors: dict[str, Connector]
-    services: GatewayServices
+    manifests: tuple[Manifest, ...]
+    services: LookupServices
     pseudonym: Pseudonymiser
     accountability: Accountability
     rate_limiter: RateLimiter
@@ -77,14 +79,19 @@ def _redis(settings: CacheSettings) -> aioredis.Redis | None:
         socket_connect_timeout=settings.redis_timeout_seconds, retry_on_timeout=False)
 
 
-def _services(settings: Settings, connectors: dict[str, Connector], store: CacheStore,
-              accountability: Accountability) -> GatewayServices:
-    traits = {name: SourceTraits(c.provides, c.can_shield) for name, c in connectors.items()}
+def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules:
+    """How the configured systems' answers are merged (traits from their manifests)."""
+    traits = {m.name: SourceTraits(m.facts, m.records_shielding, m.membership_sensitive)
+              for m in manifests}
+    return MergeRules(traits, dict(settings.merge.authority))
+
+
+def _services(settings: Settings, connectors: dict[str, Connector], rules: MergeRules,
+              store: CacheStore, accountability: Accountability) -> LookupServices:
     sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
-    sources = Sources(connectors, store, sealer,
-                      may_cache=lambda bundle: cacheable(bundle, traits, london_today()))
-    return GatewayServices(
-        sources=sources, traits=traits,
+    sources = Sources(connectors, store, sealer, rules, london_today)
+    return LookupServices(
+        sources=sources,
         ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
         today=london_today, max_children_per_request=settings.limits.max_children_per_request,
         purposes=purpose_table(settings), charge=accountability.charge,
@@ -95,7 +102,8 @@ def _services(settings: Settings, connectors: dict[str, Connector], store: Cache
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Open connectors, Redis, audit log, alert sink and JWKS cache; close them all on exit."""
     async with AsyncExitStack() as stack:
-        connectors = build_connectors(settings)
+        manifests = tuple(resolve_manifests(settings))
+        connectors = {m.name: build_connector(m) for m in manifests}
         stack.push_async_callback(close_all, connectors)
         client = _redis(settings.cache)
         cache = settings.cache
@@ -120,8 +128,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             schema=build_schema(settings.limits, development=settings.development),
             validator=TokenValidator(settings.auth, jwks,
                                      allow_development_key=settings.development),
-            jwks=jwks, store=store, connectors=connectors,
-            services=_services(settings, connectors, store, accountability),
+            jwks=jwks, store=store, connectors=connectors, manifests=manifests,
+            services=_services(settings, connectors, merge_rules(settings, manifests), store,
+                               accountability),
             pseudonym=pseudonym, accountability=accountability,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                      retry_seconds=cache.redis_retry_seconds))

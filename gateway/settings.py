@@ -26,6 +26,7 @@ __all__ = [
     "ConnectorSettings",
     "IdSettings",
     "LimitSettings",
+    "MergeSettings",
     "Settings",
     "load_settings",
 ]
@@ -99,16 +100,29 @@ class LimitSettings(_Frozen):
 
 
 class ConnectorSettings(_Frozen):
-    """One source system."""
+    """One source system: its manifest, and what this deployment overrides of it."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
-    kind: Literal["gp_fhir", "school_rest", "council_rest"]
-    base_url: str = Field(pattern=r"^https?://")
-    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    manifest: str = Field(min_length=1)
+    """A built-in manifest by name (gp, school, council, youth_justice) or a TOML file path."""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_seconds: Annotated[float | None, Field(gt=0, le=30)] = None
     cache_ttl_seconds: Annotated[float | None, Field(ge=0, le=300)] = None
-    max_connections: Annotated[int, Field(ge=1, le=1_000)] = 100
+    max_connections: Annotated[int | None, Field(ge=1, le=1_000)] = None
     notice_secret: SecretStr | None = Field(default=None, min_length=32)
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
+
+
+MERGED_FACTS = ("name", "date_of_birth", "gender", "address", "school", "practice",
+                "retention_consent")
+
+
+class MergeSettings(_Frozen):
+    """How the systems' answers about one child are merged."""
+
+    authority: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Per single-valued fact, the systems in order of precedence; systems not listed
+    follow in configuration order. Lists (carers, services) are always the union."""
 
 
 class AuditSettings(_Frozen):
@@ -181,6 +195,7 @@ class Settings(_Frozen):
     ids: IdSettings
     limits: LimitSettings = LimitSettings()
     connectors: tuple[ConnectorSettings, ...] = Field(min_length=1)
+    merge: MergeSettings = MergeSettings()
     audit: AuditSettings
     budgets: BudgetSettings = BudgetSettings()
     alerts: AlertSettings = AlertSettings()
@@ -203,17 +218,18 @@ class Settings(_Frozen):
         names = [c.name for c in self.connectors]
         if len(set(names)) != len(names):
             raise ValueError("connector names must be unique")
+        for fact, systems in self.merge.authority.items():
+            if fact not in MERGED_FACTS:
+                raise ValueError(f"merge.authority.{fact}: not a single-valued fact (one of "
+                                 f"{', '.join(MERGED_FACTS)})")
+            unknown = sorted(set(systems) - set(names))
+            if unknown:
+                raise ValueError(f"merge.authority.{fact}: no configured system {unknown[0]!r}")
         return self
 
     @property
     def development(self) -> bool:
         return self.mode == "development"
-
-    def connector_ttl(self, connector: ConnectorSettings) -> float:
-        """The connector's cache TTL, falling back to the cache default."""
-        if connector.cache_ttl_seconds is None:
-            return self.cache.default_ttl_seconds
-        return connector.cache_ttl_seconds
 
 
 # Environment variables and where they land in the configuration tree.

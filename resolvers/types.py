@@ -14,6 +14,7 @@ __all__ = [
     "Address",
     "ChildMatch",
     "Education",
+    "FieldProvenance",
     "Organisation",
     "PersonName",
     "PrimaryCare",
@@ -72,6 +73,17 @@ class SourceStatus:
         description='"ok" when the system answered (whether or not it knows the child), '
         '"unavailable" when it did not.')
     from_cache: bool
+
+
+@strawberry.type(description="Where one released field of a child came from.")
+class FieldProvenance:
+    field: str = strawberry.field(description="The Child field, e.g. \"address\".")
+    sources: list[str] = strawberry.field(
+        description="The systems whose value it holds (for a list, every system with items).")
+    disagreeing: list[str] = strawberry.field(
+        description="Systems that state another value (single-valued fields).")
+    unavailable: list[str] = strawberry.field(
+        description="Systems able to state it that did not answer: a list may be incomplete.")
 
 
 @strawberry.type(description="A child found by `findChildren`; use `id` with `child`.")

@@ -1,8 +1,9 @@
-"""Serve the three simulated systems in their own process (for the benchmark).
+"""Serve the four simulated systems in their own process (for the benchmark).
 
     python -m connectors.simulators --latency-ms 20 --port-base 0 --size 10000 --seed 2026
 
-prints one JSON line, ``{"gp": URL, "school": URL, "council": URL, "fixtures": {...}}``,
+prints one JSON line, ``{"gp": URL, "school": URL, "council": URL,
+"youth_justice": URL, "fixtures": {...}}``,
 then serves until SIGTERM or SIGINT. Uses uvloop when it is installed.
 """
 
@@ -28,10 +29,12 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m connectors.simulators",
-        description="Serve the simulated GP, school and council systems on loopback.")
+        description="Serve the simulated GP, school, council and youth justice systems "
+                    "on loopback.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port-base", type=int, default=0,
-                        help="GP on this port, school on +1, council on +2 (0: OS-picked)")
+                        help="GP on this port, school on +1, council on +2, "
+                             "youth justice on +3 (0: OS-picked)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
@@ -43,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace) -> None:
     population = Population.generate(args.seed, args.size, args.today)
     base = args.port_base
-    ports = (0, 0, 0) if base == 0 else (base, base + 1, base + 2)
+    ports = (0, 0, 0, 0) if base == 0 else (base, base + 1, base + 2, base + 3)
     async with run_simulators(population, host=args.host, ports=ports,
                               latency_ms=args.latency_ms) as sims:
         stop = asyncio.Event()

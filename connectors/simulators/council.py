@@ -28,7 +28,7 @@ from aiohttp import web
 
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
-    BadQueryError,
+    QueryRefusedError,
     matching_children,
     simulated_app,
 )
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["create_council_app"]
 
 _PARAMS = ("nhsNumber", "familyName", "dateOfBirth", "givenName", "postcode")
+_KNOWN_STATUSES = frozenset(status.value for status in HTTPStatus)
 
 
 def create_council_app(population: Population, knobs: Knobs | None = None, *,
@@ -52,7 +53,7 @@ def create_council_app(population: Population, knobs: Knobs | None = None, *,
 
 
 def _error(status: int, message: str) -> web.Response:
-    reason = HTTPStatus(status).phrase
+    reason = HTTPStatus(status).phrase if status in _KNOWN_STATUSES else "Error"
     return web.json_response({"status": status, "error": reason, "message": message},
                              status=status)
 
@@ -64,8 +65,8 @@ async def _health(request: web.Request) -> web.Response:
 async def _children(request: web.Request) -> web.Response:
     try:
         children = _matches(request)
-    except BadQueryError as exc:
-        return _error(400, str(exc))
+    except QueryRefusedError as exc:
+        return _error(exc.status, str(exc))
     results = [_person(child, child.council) for child in children
                if child.council is not None]
     return web.json_response({"results": results, "totalResults": len(results)})

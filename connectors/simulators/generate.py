@@ -1,15 +1,27 @@
 """Deterministic generation of the synthetic population.
 
-Everything is drawn from one `random.Random(seed)` in a fixed order, so a
-(seed, size, today) triple always yields the same children. The first seven
-children are built deliberately with the properties `FIXTURE_KEYS` promise;
-the rest follow rough real-world proportions (GP ~96 %, school ~90 % of ages
-4-17, council ~35 % plus every shielded child, ~1.5 % shielded).
+What the GP, school and council know is drawn from one `random.Random(seed)`
+in a fixed order, so a (seed, size, today) triple always yields the same
+children. The first seven children are built deliberately with the properties
+the first seven `FIXTURE_KEYS` promise; the rest follow rough real-world
+proportions (GP ~96 %, school ~90 % of ages 4-17, council ~35 % plus every
+shielded child, ~1.5 % shielded).
+
+Youth justice came later: its records are drawn afterwards from a second
+stream, `random.Random(f"{seed}:youth_justice")`, so adding that system changed
+nothing the other three know. About 3 % of children aged 10-17 have a record
+(a fifth of the shielded ones), restricted exactly when the council shields
+the child. The `multi_service` fixture is the first generated child who
+already fits it (15, known to GP, school and council, unshielded, only
+non-sensitive council services, alone with their name and birth date) given a
+youth-justice record; a population too small to hold one gets one more child,
+built from the second stream, at its end.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import datetime as dt
 import itertools
 import random
@@ -27,6 +39,7 @@ from connectors.simulators.records import (
     Practice,
     RelatedPerson,
     School,
+    YouthJusticeRecord,
     age_on,
 )
 from gateway.nhs import check_digit
@@ -44,8 +57,13 @@ FIXTURE_KEYS = (
     "adult_no_consent",
     "adult_consented",
     "school_only",
+    "multi_service",
 )
 
+# Built first, from the main stream; multi_service is chosen afterwards.
+_BUILT_FIXTURES = FIXTURE_KEYS[:7]
+_MULTI_SERVICE = "multi_service"
+_MULTI_SERVICE_AGE = 15
 _FIXTURE_AGES = {
     "ordinary": 9, "shielded": 7, "sensitive_consented": 15, "sensitive_unconsented": 14,
     "adult_no_consent": 18, "adult_consented": 18, "school_only": 10,
@@ -78,6 +96,11 @@ _PRACTICES, _PRIMARIES, _SECONDARIES = 60, 28, 12
 _DISTRICTS = dict(names.TOWNS)
 _ADULT_NAMES = names.FEMALE_NAMES + names.MALE_NAMES
 _OTHER_TOWNS = tuple(town for town, _ in names.TOWNS[1:])
+_YJ_AGES = range(10, 18)
+_YJ_RATE, _YJ_SHIELDED_RATE = 0.03, 0.2
+_YJ_SERVICE = "Youth justice service"
+_YJ_PROGRAMMES = ("Referral order", "Youth rehabilitation order", "Out of court disposal",
+                  "Bail support")
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -97,6 +120,7 @@ class _Builder:
         self._landlines = iter(rng.sample(range(1000), 1000))
         self._nhs_seen: set[str] = set()
         self._serial = 0
+        self._yj_serial = 0
         self.practices: dict[str, list[Practice]] = {town: [] for town in _DISTRICTS}
         self.schools: dict[tuple[str, Phase], list[School]] = {
             (town, phase): [] for town in _DISTRICTS for phase in ("primary", "secondary")}
@@ -273,18 +297,95 @@ class _Builder:
         return replace(base, practice=self.practice_for(base.home.town), school=school,
                        council=council)
 
+    def multi_service(self, taken: set[tuple[str, dt.date]]) -> Child:
+        """A fresh 15-year-old known to GP, school and council (early help), alone by name."""
+        while True:
+            dob = self.dob_for_age(_MULTI_SERVICE_AGE, _MULTI_SERVICE_AGE)
+            family = self.pick(names.SURNAMES)
+            if (family.casefold(), dob) not in taken:
+                break
+        base = self.child(self.nhs_number(), dob, family)
+        council = CouncilRecord(self.person_id(), False, False,
+                                (self.involvement("Early help", contact=True),))
+        return replace(base, practice=self.practice_for(base.home.town),
+                       school=self.school_for(base.home.town, _MULTI_SERVICE_AGE),
+                       council=council)
+
+    def order(self, programme: str, consent: bool | None = None,
+              contact: bool | None = None) -> Involvement:
+        rng = self.rng
+        recorded = rng.random() < 0.5 if consent is None else consent
+        has_contact = rng.random() < 0.8 if contact is None else contact
+        phone = f"0113 496 0{self.below(1000):03d}"
+        return Involvement(programme, _YJ_SERVICE, False, recorded,
+                           phone if has_contact else None)
+
+    def orders(self) -> tuple[Involvement, ...]:
+        programmes = [self.pick(_YJ_PROGRAMMES)]
+        if self.rng.random() < 0.3:
+            second = self.pick(_YJ_PROGRAMMES)
+            if second not in programmes:
+                programmes.append(second)
+        return tuple(self.order(programme) for programme in programmes)
+
+    def youth_justice(self, child: Child, *, chosen: bool) -> YouthJusticeRecord | None:
+        """The child's youth-justice record, if any; `chosen` (multi_service) always has one."""
+        shielded = child.council is not None and child.council.shielded
+        if chosen:
+            orders: tuple[Involvement, ...] = (
+                self.order("Referral order", consent=True, contact=True),)
+        else:
+            if age_on(child.date_of_birth, self.today) not in _YJ_AGES:
+                return None
+            if self.rng.random() >= (_YJ_SHIELDED_RATE if shielded else _YJ_RATE):
+                return None
+            orders = self.orders()
+        self._yj_serial += 1
+        return YouthJusticeRecord(f"YJ-{self._yj_serial:06d}", shielded, orders)
+
 
 def generate_children(seed: int, size: int,
                       today: dt.date) -> tuple[list[Child], dict[str, str]]:
-    """`size` children (the first seven being the fixtures) and the fixtures' NHS numbers."""
-    if size < len(FIXTURE_KEYS):
-        raise ValueError(f"size must be at least {len(FIXTURE_KEYS)}")
+    """The children and the fixtures' NHS numbers, keyed by `FIXTURE_KEYS`.
+
+    `size` children, the first seven being the built fixtures, plus one more
+    at the end only when none of them can be `multi_service`.
+    """
+    if size < len(_BUILT_FIXTURES):
+        raise ValueError(f"size must be at least {len(_BUILT_FIXTURES)}")
     builder = _Builder(random.Random(seed), today)
     children = [
         builder.fixture(key, builder.nhs_number(), family)
-        for key, family in zip(FIXTURE_KEYS, names.FIXTURE_SURNAMES, strict=True)
+        for key, family in zip(_BUILT_FIXTURES, names.FIXTURE_SURNAMES, strict=True)
     ]
     children.extend(builder.child(builder.nhs_number()) for _ in range(size - len(children)))
-    fixtures = children[: len(FIXTURE_KEYS)]
-    return children, {key: child.nhs_number
-                      for key, child in zip(FIXTURE_KEYS, fixtures, strict=True)}
+    fixtures = {key: child.nhs_number
+                for key, child in zip(_BUILT_FIXTURES, children, strict=False)}
+    # Everything from here on comes from the second stream: see the module docstring.
+    builder.rng = random.Random(f"{seed}:youth_justice")
+    chosen = _multi_service_index(children, today)
+    if chosen is None:
+        taken = {(child.family.casefold(), child.date_of_birth) for child in children}
+        children.append(builder.multi_service(taken))
+        chosen = len(children) - 1
+    fixtures[_MULTI_SERVICE] = children[chosen].nhs_number
+    for index, child in enumerate(children):
+        record = builder.youth_justice(child, chosen=index == chosen)
+        if record is not None:
+            children[index] = replace(child, youth_justice=record)
+    return children, fixtures
+
+
+def _multi_service_index(children: Sequence[Child], today: dt.date) -> int | None:
+    """The first generated (not built) child who fits `multi_service`, if any."""
+    keys = collections.Counter((c.family.casefold(), c.date_of_birth) for c in children)
+    for index in range(len(_BUILT_FIXTURES), len(children)):
+        child = children[index]
+        council = child.council
+        if (age_on(child.date_of_birth, today) == _MULTI_SERVICE_AGE
+                and child.practice is not None and child.school is not None
+                and council is not None and not council.shielded and council.involvements
+                and not any(item.sensitive for item in council.involvements)
+                and keys[child.family.casefold(), child.date_of_birth] == 1):
+            return index
+    return None

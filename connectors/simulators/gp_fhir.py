@@ -10,7 +10,8 @@ Routes:
 - `GET /Organization/{ods-code}`: one practice.
 - `GET /metadata`: a small CapabilityStatement (the health check).
 
-Bad parameters get a 400 OperationOutcome; unknown children an empty Bundle.
+Bad parameters get a 400 OperationOutcome; unknown children an empty Bundle
+(or, if `Knobs.unknown_status` says so, an OperationOutcome with that status).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
     POPULATION,
     BadQueryError,
+    QueryRefusedError,
     check_query,
+    children_with_nhs_number,
     query_date,
     simulated_app,
 )
@@ -91,8 +94,8 @@ async def _metadata(request: web.Request) -> web.Response:
 async def _search_patients(request: web.Request) -> web.Response:
     try:
         children, include = _matches(request)
-    except BadQueryError as exc:
-        return _outcome(400, str(exc))
+    except QueryRefusedError as exc:
+        return _outcome(exc.status, str(exc))
     base = str(request.url.origin())
     entries: list[dict[str, object]] = [
         {"fullUrl": f"{base}/Patient/{_patient_id(child)}", "resource": _patient(child),
@@ -128,8 +131,7 @@ def _matches(request: web.Request) -> tuple[list[Child], bool]:
         system, _, value = identifier.partition("|")
         if system != NHS_NUMBER_SYSTEM or len(value) != 10 or not value.isdigit():
             raise BadQueryError("identifier must be an NHS number token")
-        child = population.lookup("gp", value)
-        return ([] if child is None else [child]), include is not None
+        return children_with_nhs_number(request, "gp", value), include is not None
     family = query.get("family", "").strip()
     if not family:
         raise BadQueryError("search needs identifier, or family and birthdate")

@@ -1,4 +1,4 @@
-"""The synthetic population behind the simulated school, GP and council systems.
+"""The synthetic population behind the simulated GP, school, council and youth justice systems.
 
 `Population.generate` builds a deterministic population from a seed (see
 `connectors.simulators.generate`); a `Population` answers the lookups a local
@@ -60,8 +60,9 @@ class Population:
                  today: dt.date | None = None) -> Population:
         """A deterministic population for (`seed`, `size`, `today`).
 
-        `today` (default: the current UTC date) anchors ages; the first seven
-        children are the fixtures named by `fixtures()`.
+        `today` (default: the current UTC date) anchors ages. The first seven
+        children are the first seven fixtures named by `fixtures()`;
+        `multi_service` is a later child (see `connectors.simulators.generate`).
         """
         day = today if today is not None else dt.datetime.now(dt.UTC).date()
         children, fixtures = generate_children(seed, size, day)

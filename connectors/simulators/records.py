@@ -2,8 +2,8 @@
 
 One `Child` holds everything any system could know about a child; which
 systems actually know the child is recorded on it (`practice`, `school`,
-`council`), so each simulated system answers only for its own members, with
-only the fields that kind of system keeps.
+`council`, `youth_justice`), so each simulated system answers only for its own
+members, with only the fields that kind of system keeps.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ __all__ = [
     "RelatedPerson",
     "School",
     "System",
+    "YouthJusticeRecord",
     "age_on",
 ]
 
-System = Literal["gp", "school", "council"]
+System = Literal["gp", "school", "council", "youth_justice"]
 Gender = Literal["male", "female", "other", "unknown"]
 Phase = Literal["primary", "secondary"]
-SYSTEMS: tuple[System, ...] = ("gp", "school", "council")
+SYSTEMS: tuple[System, ...] = ("gp", "school", "council", "youth_justice")
+
 
 @dataclass(frozen=True, slots=True)
 class Place:
@@ -77,7 +79,11 @@ class RelatedPerson:
 
 @dataclass(frozen=True, slots=True)
 class Involvement:
-    """A service the council records as involved with the child."""
+    """A service involved with the child, as the council (or youth justice) records it.
+
+    For a youth-justice order, `kind` is the programme ("Referral order"),
+    `name` the service ("Youth justice service") and `contact` a phone number.
+    """
 
     kind: str
     name: str
@@ -97,11 +103,25 @@ class CouncilRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Child:
-    """One synthetic child and the three systems' knowledge of them.
+class YouthJusticeRecord:
+    """The youth justice service's record: its reference, restriction and orders.
 
-    `practice`, `school` and `council` are `None` when that system does not
-    know the child.
+    `restricted` is the service's own shielding flag; it is set for every
+    child the council shields.
+    """
+
+    ref: str
+    restricted: bool
+    orders: tuple[Involvement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One synthetic child and the four systems' knowledge of them.
+
+    `practice`, `school`, `council` and `youth_justice` are `None` when that
+    system does not know the child. `youth_justice` comes last, with a default,
+    because it is drawn after everything else (see `generate`).
     """
 
     nhs_number: str
@@ -114,6 +134,7 @@ class Child:
     practice: Practice | None
     school: School | None
     council: CouncilRecord | None
+    youth_justice: YouthJusticeRecord | None = None
 
     def known_to(self, system: System) -> bool:
         """True if `system` holds a record of this child."""
@@ -121,7 +142,9 @@ class Child:
             return self.practice is not None
         if system == "school":
             return self.school is not None
-        return self.council is not None
+        if system == "council":
+            return self.council is not None
+        return self.youth_justice is not None
 
 
 def age_on(date_of_birth: dt.date, day: dt.date) -> int:

@@ -1,7 +1,8 @@
-"""Run the three simulated systems on loopback, for the demo, the tests and the benchmark.
+"""Run the four simulated systems on loopback, for the demo, the tests and the benchmark.
 
     async with run_simulators(population) as sims:
         sims.gp.url, sims.school.url, sims.council.url   # "http://127.0.0.1:PORT"
+        sims.youth_justice.url
         sims.council.knobs.down = True                    # misbehave, in code
 
 Each system is a real aiohttp server on its own port (OS-picked by default),
@@ -22,6 +23,7 @@ from connectors.simulators.gp_fhir import create_gp_app
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.school import create_school_app
 from connectors.simulators.server import HITS, KNOBS
+from connectors.simulators.youth_justice import create_youth_justice_app
 
 if TYPE_CHECKING:
     import collections
@@ -53,25 +55,27 @@ class RunningSimulator:
 
 @dataclass(frozen=True, slots=True)
 class RunningSimulators:
-    """The GP, school and council systems, serving one population."""
+    """The GP, school, council and youth justice systems, serving one population."""
 
     population: Population
     gp: RunningSimulator
     school: RunningSimulator
     council: RunningSimulator
+    youth_justice: RunningSimulator
 
     def urls(self) -> dict[str, str]:
-        """Base URL per system: ``{"gp": ..., "school": ..., "council": ...}``."""
-        return {sim.name: sim.url for sim in (self.gp, self.school, self.council)}
+        """Base URL per system: ``{"gp", "school", "council", "youth_justice"}``."""
+        return {sim.name: sim.url
+                for sim in (self.gp, self.school, self.council, self.youth_justice)}
 
 
 @contextlib.asynccontextmanager
 async def run_simulators(
-    population: Population, *, host: str = "127.0.0.1", ports: tuple[int, int, int] = (0, 0, 0),
-    latency_ms: float = 0.0, include_supported: bool = True, seed: int = 0,
-    shutdown_timeout: float = 1.0,
+    population: Population, *, host: str = "127.0.0.1",
+    ports: tuple[int, int, int, int] = (0, 0, 0, 0), latency_ms: float = 0.0,
+    include_supported: bool = True, seed: int = 0, shutdown_timeout: float = 1.0,
 ) -> AsyncIterator[RunningSimulators]:
-    """Serve the three systems (GP, school, council, on `ports`) until the block exits.
+    """Serve the four systems (GP, school, council, youth justice, on `ports`) until exit.
 
     `latency_ms` starts every system with that delay; `include_supported`
     is passed to the GP system; `seed` seeds their error draws.
@@ -82,6 +86,8 @@ async def run_simulators(
                              include_supported=include_supported, seed=seed)),
         ("school", create_school_app(population, Knobs(latency_ms=latency_ms), seed=seed + 1)),
         ("council", create_council_app(population, Knobs(latency_ms=latency_ms), seed=seed + 2)),
+        ("youth_justice", create_youth_justice_app(population, Knobs(latency_ms=latency_ms),
+                                                   seed=seed + 3)),
     )
     runners: list[web.AppRunner] = []
     try:

@@ -17,7 +17,8 @@ Routes:
 
 - `GET /api/v1/health`: `{"status": "ok"}`.
 
-Errors are `{"error": code, "message": text}` with status 400, 500 or 503.
+Errors are `{"error": code, "message": text}`, status 400, 500 or 503 (or
+any 4xx/5xx that `Knobs.unknown_status` asks for).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from aiohttp import web
 
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
-    BadQueryError,
+    QueryRefusedError,
     matching_children,
     simulated_app,
 )
@@ -41,6 +42,7 @@ __all__ = ["create_school_app"]
 
 _PARAMS = ("nhs_number", "surname", "date_of_birth", "forename", "postcode")
 _GENDER_CODES = {"female": "F", "male": "M", "other": "X", "unknown": "U"}
+_ERROR_CODES = {400: "bad_request", 404: "not_found"}
 
 
 def create_school_app(population: Population, knobs: Knobs | None = None, *,
@@ -53,7 +55,7 @@ def create_school_app(population: Population, knobs: Knobs | None = None, *,
 
 
 def _error(status: int, message: str) -> web.Response:
-    code = "bad_request" if status == 400 else "server_error"
+    code = _ERROR_CODES.get(status, "client_error" if status < 500 else "server_error")
     return web.json_response({"error": code, "message": message}, status=status)
 
 
@@ -64,8 +66,8 @@ async def _health(request: web.Request) -> web.Response:
 async def _pupils(request: web.Request) -> web.Response:
     try:
         children = _matches(request)
-    except BadQueryError as exc:
-        return _error(400, str(exc))
+    except QueryRefusedError as exc:
+        return _error(exc.status, str(exc))
     return web.json_response({"pupils": [_pupil(child) for child in children],
                               "count": len(children)})
 

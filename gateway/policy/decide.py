@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.policy.table import DEFAULT_PURPOSES, GUARDED, FieldRule, Scope
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
-    from connectors.facts import Service, SourceFacts
+    from connectors.facts import Provenance, SourceFacts
 
 __all__ = ["Access", "ChildState", "Decision", "Withheld", "decide", "is_servable"]
 
@@ -54,6 +54,10 @@ class ChildState:
     facts: SourceFacts
     shielded: bool
     unavailable: frozenset[str] = frozenset()
+    provenance: Mapping[str, Provenance] = field(default_factory=dict)
+    """Where each merged fact came from (by `SourceFacts` attribute)."""
+    membership_sensitive: frozenset[str] = frozenset()
+    """Systems whose knowing a child is itself sensitive (youth justice, sexual health)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +74,21 @@ class Decision:
     """The release decision for one child in one request.
 
     `withheld` maps `Type.field` keys of the policy table to reasons; a key
-    not present is released. `services` is the list the caller may see, with
-    sensitive services they may not see already removed (absent, not redacted).
+    not present is released. `items` holds, for each list fact the table marks
+    `sensitive`, the items the caller may see: sensitive items they may not see
+    are removed (absent, not redacted). `unnamed` are the systems that may not
+    be named to this caller as a source (their membership is sensitive and the
+    caller is not released the sensitive lists).
     """
 
     withheld: Mapping[str, Withheld]
-    services: tuple[Service, ...] | None
+    items: Mapping[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    unnamed: frozenset[str] = frozenset()
+
+    @property
+    def services(self) -> tuple[Any, ...] | None:
+        """The services the caller may see (None: the child has no services stated)."""
+        return self.items.get("services")
 
 
 _SHIELDED = Withheld(
@@ -109,22 +122,33 @@ def _reason(rule: FieldRule, access: Access, child: ChildState) -> Withheld | No
     return None
 
 
-def _visible_services(access: Access, services: tuple[Service, ...] | None
-                      ) -> tuple[Service, ...] | None:
-    if services is None:
+def _visible_items(access: Access, items: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """Sensitive items only with the scope (and purpose) and their recorded consent."""
+    if items is None:
         return None
     sensitive_ok = access.grants(Scope.SENSITIVE)
-    return tuple(s for s in services if not s.sensitive or (sensitive_ok and s.consent_recorded))
+    return tuple(i for i in items if not i.sensitive or (sensitive_ok and i.consent_recorded))
 
 
 def decide(access: Access, child: ChildState) -> Decision:
-    """Decide every guarded field once for this request; pure, no I/O."""
+    """Decide every guarded field once for this request; pure, no I/O.
+
+    Reads every column of the table: scopes, location (shielding), source
+    (failed systems) and sensitive (which list facts are filtered item by item).
+    """
     withheld = {}
+    items: dict[str, tuple[Any, ...] | None] = {}
     for key, rule in GUARDED.items():
         reason = _reason(rule, access, child)
         if reason is not None:
             withheld[key] = reason
-    return Decision(withheld, _visible_services(access, child.facts.services))
+        if rule.sensitive:
+            for fact in rule.source_fields:
+                items[fact] = _visible_items(access, getattr(child.facts, fact))
+    sensitive_released = any(rule.sensitive and key not in withheld
+                             for key, rule in GUARDED.items())
+    unnamed = frozenset() if sensitive_released else child.membership_sensitive
+    return Decision(withheld, items, unnamed)
 
 
 def age_on(date_of_birth: dt.date, today: dt.date) -> int:

@@ -54,6 +54,8 @@ def _rule(key: str, row: dict[str, Any]) -> FieldRule:
     if bool(row.get("inherit")) == ("scopes" in row):
         raise ValueError(f"policy row {key}: give either scopes or inherit = true")
     source = row.get("source")
+    if row.get("sensitive") and not source:
+        raise ValueError(f"policy row {key}: sensitive = true needs the source list it filters")
     return FieldRule(
         scopes=tuple(Scope(s) for s in row.get("scopes", ())),
         inherit=bool(row.get("inherit", False)),

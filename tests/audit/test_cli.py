@@ -15,7 +15,7 @@ def write_config(path, audit):
              'jwks_url = "https://issuer.example/jwks"',
              "[cache]", f'secret = "{"c" * 32}"', "[ids]", f'secret = "{"i" * 32}"',
              "[audit]", *(f"{key} = {json.dumps(value)}" for key, value in audit.items()),
-             "[[connectors]]", 'name = "gp"', 'kind = "gp_fhir"', 'base_url = "http://127.0.0.1:1"']
+             "[[connectors]]", 'name = "gp"', 'manifest = "gp"', 'base_url = "http://127.0.0.1:1"']
     path.write_text("\n".join(lines) + "\n")
     return path
 

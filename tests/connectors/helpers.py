@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from connectors.council_rest import CouncilRestConnector
-from connectors.gp_fhir import GpFhirConnector
-from connectors.school_rest import SchoolRestConnector
+from connectors.manifest import load_manifest
+from connectors.registry import build_connector
 
 TODAY = dt.date(2026, 5, 1)
 SIZE = 3_000
 TIMEOUT = 1.0
 
 KINDS = ("gp", "school", "council")
-CONNECTOR_CLASSES = {"gp": GpFhirConnector, "school": SchoolRestConnector,
-                     "council": CouncilRestConnector}
 
 
 def make_connector(kind, url, timeout=TIMEOUT):
-    """A connector of `kind` (gp, school, council) named after its kind."""
-    return CONNECTOR_CLASSES[kind](kind, url, timeout_seconds=timeout, cache_ttl=5.0)
+    """The connector of the built-in manifest `kind` (gp, school, council), named after it."""
+    manifest = load_manifest(kind).model_copy(update={
+        "base_url": url, "timeout_seconds": timeout, "cache_ttl_seconds": 5.0})
+    return build_connector(manifest)

@@ -156,8 +156,8 @@ async def test_check_passes_on_a_healthy_system(each):
 
 async def test_connectors_describe_themselves(gp, school, council):
     assert [(c.name, c.kind, c.can_shield) for c in (gp, school, council)] == [
-        ("gp", "gp_fhir", False), ("school", "school_rest", False),
-        ("council", "council_rest", True)]
+        ("gp", "fhir_r4", False), ("school", "rest_json", False),
+        ("council", "rest_json", True)]
     assert all(isinstance(c, Connector) and c.cache_ttl == 5.0 for c in (gp, school, council))
     assert "practice" in gp.provides
     assert {"school", "carers"} <= school.provides

@@ -169,7 +169,8 @@ async def test_knobs_over_http(sims, http):
     url = f"{sims.school.url}/_sim/knobs"
     async with http.get(url) as response:
         assert await response.json() == {"latency_ms": 0.0, "error_rate": 0.0, "down": False,
-                                         "malformed": None}
+                                         "malformed": None, "drop_keys": [],
+                                         "unknown_status": None}
     async with http.post(url, json={"down": True, "malformed": "html"}) as response:
         assert response.status == 200
         assert (await response.json())["down"] is True
@@ -203,7 +204,8 @@ def test_knobs_update_in_code():
     knobs = Knobs()
     knobs.update({"latency_ms": 20, "error_rate": 0.25, "malformed": "wrong_types"})
     assert knobs.to_json() == {"latency_ms": 20.0, "error_rate": 0.25, "down": False,
-                               "malformed": "wrong_types"}
+                               "malformed": "wrong_types", "drop_keys": [],
+                               "unknown_status": None}
     with pytest.raises(KnobError, match="error_rate"):
         knobs.update({"latency_ms": 1, "error_rate": -0.1})
     assert knobs.latency_ms == 20.0
@@ -263,8 +265,10 @@ async def test_standalone_process_serves_until_terminated(http, tmp_path):
     try:
         line = await asyncio.wait_for(process.stdout.readline(), timeout=15)
         announced = json.loads(line)
-        assert set(announced) == {"gp", "school", "council", "fixtures"}
+        assert set(announced) == {"gp", "school", "council", "youth_justice", "fixtures"}
         status, _, _ = await get(http, f"{announced['council']}/api/health")
+        assert status == 200
+        status, _, _ = await get(http, f"{announced['youth_justice']}/yj/v2/status")
         assert status == 200
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0

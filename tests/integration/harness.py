@@ -24,6 +24,7 @@ from tests.auth.helpers import AUDIENCE, ISSUER, make_token
 ALL_SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
               "child.services.read child.sensitive.read child.shielded.read")
 REDIS_URL = "redis://127.0.0.1:6379/0"
+SYSTEMS = ("gp", "school", "council")
 CHILD_FIELDS = """id nhsNumber name { given family } dateOfBirth gender shielded
   address { lines postcode }
   carers { name { given family } relationship phone address { lines postcode } }
@@ -38,7 +39,6 @@ FIND_QUERY = ("query($s: ChildSearch!) { findChildren(search: $s, purpose: SAFEG
 
 
 def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict[str, Any]:
-    kinds = {"gp": "gp_fhir", "school": "school_rest", "council": "council_rest"}
     tree: dict[str, Any] = {
         "auth": {"issuer": ISSUER, "audience": AUDIENCE, "jwks_url": jwks_url},
         "cache": {"redis_url": REDIS_URL, "key_prefix": f"t{uuid.uuid4().hex[:12]}:",
@@ -46,8 +46,8 @@ def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict
         "ids": {"secret": "test-id-secret-" + "i" * 32},
         "audit": {"store": "sqlite", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
         "alerts": {"path": "alerts.jsonl"},
-        "connectors": [{"name": n, "kind": k, "base_url": urls[n], "timeout_seconds": 0.5}
-                       for n, k in kinds.items()],
+        "connectors": [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 0.5}
+                       for n in SYSTEMS],
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(tree.get(key), dict):

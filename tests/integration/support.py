@@ -33,7 +33,7 @@ CHILD_SCOPES = (IDENTITY, CONTACT, EDUCATION, HEALTH, SERVICES)
 SPECIAL_SCOPES = (SENSITIVE, SHIELDED)
 ALL_BUT_SHIELDED = " ".join((*CHILD_SCOPES, SENSITIVE))
 SYSTEMS: tuple[System, ...] = ("gp", "school", "council")
-KINDS = {"gp": "gp_fhir", "school": "school_rest", "council": "council_rest"}
+KINDS = ("gp", "school", "council")
 
 # Nullable `Child` fields: selection and the scope that releases each.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -190,8 +190,8 @@ async def all_keys(redis_client: Any, gateway: Any) -> list[bytes]:
 def connectors_config(sims: Any, **overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """The harness's connector list, with per-system overrides (e.g. a cache TTL)."""
     urls = sims.urls()
-    return [{"name": n, "kind": k, "base_url": urls[n], "timeout_seconds": 0.5,
-             **overrides.get(n, {})} for n, k in KINDS.items()]
+    return [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 0.5,
+             **overrides.get(n, {})} for n in KINDS]
 
 
 class ShieldablePopulation(Population):

@@ -148,7 +148,7 @@ async def test_children_per_request_limit(gateway):
 
 
 async def test_unexpected_errors_are_masked(gateway, caplog, monkeypatch):
-    from gateway.sources import Sources
+    from gateway.lookup.sources import Sources
 
     async def broken(self, criteria):
         raise RuntimeError("secret detail 9990000018 Smith")

@@ -100,11 +100,22 @@ def test_demo_fixtures_json():
     fixtures = json.loads(result.stdout)
     assert set(fixtures) == {"ordinary", "shielded", "sensitive_consented",
                              "sensitive_unconsented", "adult_no_consent", "adult_consented",
-                             "school_only"}
+                             "school_only", "multi_service"}
     assert all(n.startswith("999") and len(n) == 10 for n in fixtures.values())
 
 
-def test_demo_serves_a_record_from_all_three_systems(tmp_path):
+def _demo_record(port, fixture):
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.democlient", "--url",
+         f"http://127.0.0.1:{port}/graphql", "--children", "300", "--fixture", fixture],
+        capture_output=True, text=True, timeout=30, check=True)
+    decoder, text = json.JSONDecoder(), result.stdout.strip()
+    _, end = decoder.raw_decode(text)
+    record, _ = decoder.raw_decode(text[end:].lstrip())
+    return record["data"]["child"]
+
+
+def test_demo_serves_a_record_from_all_four_systems(tmp_path):
     port = free_port()
     # the demo keeps its audit log and alerts in the working folder
     demo = subprocess.Popen([*CLI, "demo", "--port", str(port), "--children", "300"],
@@ -120,18 +131,19 @@ def test_demo_serves_a_record_from_all_three_systems(tmp_path):
             if line.startswith("Ctrl-C") or not line:
                 break
         assert any("cache" in line for line in banner), banner
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway.democlient", "--url",
-             f"http://127.0.0.1:{port}/graphql", "--children", "300"],
-            capture_output=True, text=True, timeout=30, check=True)
-        decoder, text = json.JSONDecoder(), result.stdout.strip()
-        _, end = decoder.raw_decode(text)
-        record, _ = decoder.raw_decode(text[end:].lstrip())
-        child = record["data"]["child"]
+        child = _demo_record(port, "ordinary")
         assert child["education"]
         assert child["primaryCare"]
         assert child["services"]
-        assert [s["status"] for s in child["sources"]] == ["ok", "ok", "ok"]
+        assert [(s["connector"], s["status"]) for s in child["sources"]] == [
+            ("gp", "ok"), ("school", "ok"), ("council", "ok"), ("youth_justice", "ok")]
+        # The fourth system, added by its manifest alone: its services join the council's.
+        child = _demo_record(port, "multi_service")
+        sources = {s["source"] for s in child["services"]}
+        assert sources == {"council", "youth_justice"}, child["services"]
+        assert any(s["kind"] == "Referral order" for s in child["services"])
+        services = next(p for p in child["provenance"] if p["field"] == "services")
+        assert services["sources"] == ["council", "youth_justice"]
     finally:
         demo.terminate()
         demo.wait(timeout=15)

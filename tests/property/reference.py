@@ -98,6 +98,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("Child", "gender"): Rule(IDENTITY),
     ("Child", "shielded"): Rule(IDENTITY),
     ("Child", "sources"): Rule(IDENTITY),
+    ("Child", "provenance"): Rule(IDENTITY),
     ("Child", "address"): Rule(CONTACT, location=True),
     ("Child", "carers"): Rule(CONTACT),
     ("Child", "education"): Rule(EDUCATION, location=True),
@@ -107,6 +108,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("Service", "contact"): Rule(SERVICES, location=True),
 }
 SYSTEMS = ("gp", "school", "council")
+# README (merging): single values from the first system in order, lists the union of all
+# systems' items (here each list has one system); provenance lists released fields only.
+PROVENANCE_ORDER = ("name", "dateOfBirth", "gender", "address", "education", "primaryCare",
+                    "carers", "services")
 ADULT = 18
 
 
@@ -191,6 +196,7 @@ class Known:
     shielded: bool
     retention: bool
     services: list[tuple[dict[str, Any], bool]] | None  # (service, consent recorded)
+    stated_by: dict[str, str]  # field -> the first system in order stating it
 
     def servable(self, today: dt.date) -> bool:
         if self.retention:
@@ -209,11 +215,15 @@ def known(child: Record) -> Known | None:
     if not views:
         return None
     merged: dict[str, Any] = {}
-    for name in ("name", "dateOfBirth", "gender", "address", "carers", "education",
-                 "primaryCare", "services"):
-        merged[name] = next((v[name] for v in views if v.get(name) is not None), None)
+    stated_by: dict[str, str] = {}
+    named = [(s, v) for s, v in ((s, system_view(child, s)) for s in SYSTEMS) if v is not None]
+    for name in PROVENANCE_ORDER:
+        stating = [(s, v[name]) for s, v in named if v.get(name) is not None]
+        merged[name] = stating[0][1] if stating else None
+        if stating:
+            stated_by[name] = stating[0][0]
     return Known(child.nhs_number, merged, any(v.get("shielded") for v in views),
-                 any(v.get("retention") for v in views), merged.pop("services"))
+                 any(v.get("retention") for v in views), merged.pop("services"), stated_by)
 
 
 def visible_services(k: Known, access: Access) -> list[dict[str, Any]] | None:
@@ -444,7 +454,20 @@ class Reference:
         values["id"] = child_id
         values["nhsNumber"] = k.nhs_number
         values["shielded"] = k.shielded
-        values["services"] = visible_services(k, access)
+        visible = visible_services(k, access)
+        source = k.stated_by.get("services")
+        values["services"] = None if visible is None else [
+            {**s, "source": source, "sources": [source]} for s in visible]
+        carers = k.values["carers"]
+        values["carers"] = None if carers is None else [
+            {**c, "sources": [k.stated_by["carers"]]} for c in carers]
+        values["provenance"] = [
+            {"field": name, "disagreeing": [], "unavailable": [],
+             "sources": ([source] if visible else []) if name == "services"
+             else [k.stated_by[name]]}
+            for name in PROVENANCE_ORDER
+            if name in k.stated_by
+            and access.withheld(RULES[("Child", name)], k.shielded) is None]
         values["sources"] = [{"connector": s, "status": "ok",
                               "fromCache": FromCache(k.cacheable(self.world.today))}
                              for s in SYSTEMS]

@@ -148,6 +148,18 @@ def full_access_document(fixture: str) -> Document:
                           full_selection("Child")),))
 
 
+_NOT_PERSONAL = frozenset({"id", "sources", "source", "provenance"})
+
+
+def _personal(value: Any) -> Any:
+    """A response value without the keys that hold no personal data (ids, system names)."""
+    if isinstance(value, dict):
+        return {k: _personal(v) for k, v in value.items() if k not in _NOT_PERSONAL}
+    if isinstance(value, list):
+        return [_personal(v) for v in value]
+    return value
+
+
 async def full_access_strings(gateway: Any, fixture: str) -> set[str]:
     """Every value of a fixture child, from a full-access fetch (all scopes, SAFEGUARDING,
     a case reference), which must itself equal the reference; memoised per gateway."""
@@ -164,7 +176,7 @@ async def full_access_strings(gateway: Any, fixture: str) -> set[str]:
         check_data(body["data"], expected.data, warm=False)
         check_errors(body.get("errors", []), expected)
         child = body["data"]["child"] or {}
-        values = leaf_strings({k: v for k, v in child.items() if k not in {"id", "sources"}})
+        values = leaf_strings(_personal(child))
         memo[fixture] = values | personal_strings(world.records[fixture])
     return memo[fixture]
 

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from gateway.errors import BadUserInputError
-from resolvers.search import parse_search
+from gateway.lookup.search import parse_search
 
 TODAY = dt.date(2026, 11, 24)
 DOB = dt.date(2015, 3, 2)

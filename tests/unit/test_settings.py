@@ -14,7 +14,7 @@ def tree(**overrides):
         "cache": {"secret": SECRET},
         "ids": {"secret": SECRET},
         "audit": {"pseudonym_secret": SECRET},
-        "connectors": [{"name": "gp", "kind": "gp_fhir", "base_url": "http://127.0.0.1:1"}],
+        "connectors": [{"name": "gp", "manifest": "gp", "base_url": "http://127.0.0.1:1"}],
     }
     base.update(overrides)
     return base
@@ -23,7 +23,6 @@ def tree(**overrides):
 def test_valid_tree():
     settings = build_settings(tree())
     assert settings.mode == "production"
-    assert settings.connector_ttl(settings.connectors[0]) == 30.0
     assert SECRET not in repr(settings)
 
 
@@ -34,11 +33,15 @@ def test_valid_tree():
      "asymmetric"),
     ({"auth": {"issuer": "i", "audience": "a", "jwks_url": "https://x", "leeway_seconds": 60}},
      "leeway_seconds"),
-    ({"connectors": [{"name": "gp", "kind": "gp_fhir", "base_url": "http://a",
+    ({"connectors": [{"name": "gp", "manifest": "gp", "base_url": "http://a",
                       "cache_ttl_seconds": 301}]}, "cache_ttl_seconds"),
-    ({"connectors": [{"name": "gp", "kind": "gp_fhir", "base_url": "http://a"},
-                     {"name": "gp", "kind": "school_rest", "base_url": "http://b"}]}, "unique"),
+    ({"connectors": [{"name": "gp", "manifest": "gp", "base_url": "http://a"},
+                     {"name": "gp", "manifest": "school", "base_url": "http://b"}]}, "unique"),
     ({"connectors": [{"name": "gp", "kind": "ldap", "base_url": "http://a"}]}, "kind"),
+    ({"connectors": [{"name": "gp", "manifest": "gp"}],
+      "merge": {"authority": {"name": ["school"]}}}, "merge.authority.name"),
+    ({"connectors": [{"name": "gp", "manifest": "gp"}],
+      "merge": {"authority": {"services": ["gp"]}}}, "single-valued"),
     ({"connectors": []}, "connectors"),
 ])
 def test_invalid_trees_give_one_line_reasons(change, fragment):
@@ -55,7 +58,7 @@ def test_environment_overrides_the_file(tmp_path):
     path.write_text(
         '[auth]\nissuer = "https://issuer.example"\naudience = "gw"\n'
         'jwks_url = "https://issuer.example/jwks"\n'
-        '[[connectors]]\nname = "gp"\nkind = "gp_fhir"\nbase_url = "http://127.0.0.1:1"\n')
+        '[[connectors]]\nname = "gp"\nmanifest = "gp"\nbase_url = "http://127.0.0.1:1"\n')
     environ = {"CONTACTPOINT_CACHE_SECRET": SECRET, "CONTACTPOINT_ID_SECRET": SECRET,
                "CONTACTPOINT_AUDIT_SECRET": SECRET,
                "REDIS_URL": "redis://127.0.0.1:6379/0"}

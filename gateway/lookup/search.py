@@ -10,7 +10,8 @@ from connectors.facts import DemographicSearch, SourceFacts
 from gateway.errors import BadUserInputError
 from gateway.nhs import is_valid_nhs_number, normalise_nhs_number
 
-__all__ = ["ExactSearch", "matches", "normalise_name", "normalise_postcode", "parse_search"]
+__all__ = ["ExactSearch", "SearchTerms", "matches", "normalise_name", "normalise_postcode",
+           "parse_search"]
 
 _MAX_NAME = 100
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
@@ -50,6 +51,22 @@ def _postcode(raw: str | None) -> str | None:
     if not _POSTCODE.match(value):
         raise BadUserInputError("postcode is not a UK postcode.", field="postcode")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerms:
+    """`findChildren`'s search input as the caller sent it (not yet checked)."""
+
+    nhs_number: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    date_of_birth: dt.date | None = None
+    postcode: str | None = None
+
+    def parse(self, today: dt.date) -> ExactSearch:
+        """The exact search these terms ask for (raises BAD_USER_INPUT)."""
+        return parse_search(self.nhs_number, self.family_name, self.given_name,
+                            self.date_of_birth, self.postcode, today)
 
 
 def parse_search(nhs_number: str | None, family_name: str | None, given_name: str | None,

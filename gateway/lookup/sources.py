@@ -2,8 +2,10 @@
 
 This is the gateway's only path to the source systems. It reads all of a
 child's cache entries in one round trip, fetches the misses concurrently,
-and writes back what the policy allows (`may_cache`); learning that a child
-is shielded purges its cached entries.
+merges each child's answers once (the pure `merge`, under the configured
+rules) and writes back only what the merged state allows: nothing about a
+child who counts as shielded or may not be served; learning that a child is
+shielded purges its cached entries.
 """
 
 from __future__ import annotations
@@ -12,46 +14,37 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from connectors.errors import ConnectorError
 from connectors.facts import SourceFacts, facts_from_json, facts_to_json
+from gateway.core.merge import Merged, SourceBundle, SourceOutcome, merge
 from gateway.logs import exception_summary
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
 
     from connectors.base import Connector
     from connectors.facts import DemographicSearch
     from gateway.cache import CacheSealer, CacheStore
+    from gateway.core.merge import MergeRules
 
-__all__ = ["SearchOutcome", "SourceBundle", "SourceOutcome", "Sources"]
+__all__ = ["ChildSources", "SearchOutcome", "Sources"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "unavailable"]
-
 
 @dataclass(frozen=True, slots=True)
-class SourceOutcome:
-    """One system's answer about one child: facts, "does not know", or no answer."""
+class ChildSources:
+    """One child's answers from every system, and their merge (made once)."""
 
-    connector: str
-    status: Status
-    facts: SourceFacts | None = None
-    from_cache: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SourceBundle:
-    """Every configured system's outcome for one NHS number, in configuration order."""
-
-    nhs_number: str
-    outcomes: tuple[SourceOutcome, ...]
+    bundle: SourceBundle
+    merged: Merged
 
     @property
     def says_shielded(self) -> bool:
-        return any(o.facts is not None and o.facts.shielded for o in self.outcomes)
+        return any(o.facts is not None and o.facts.shielded for o in self.bundle.outcomes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +69,13 @@ class Sources:
     """Loads `SourceBundle`s for NHS numbers through the cache and the connectors."""
 
     def __init__(self, connectors: Mapping[str, Connector], store: CacheStore,
-                 sealer: CacheSealer, may_cache: Callable[[SourceBundle], bool]) -> None:
-        """`may_cache` says whether a bundle's answers may be kept (the policy's call)."""
+                 sealer: CacheSealer, rules: MergeRules, today: Callable[[], dt.date]) -> None:
+        """`rules` merge each child's answers; `today` decides the 18+ rule for write-back."""
         self.connectors = dict(connectors)
+        self.rules = rules
         self._store = store
         self._sealer = sealer
-        self._may_cache = may_cache
+        self._today = today
 
     async def _live(self, connector: Connector, nhs_number: str) -> SourceOutcome:
         try:
@@ -106,8 +100,8 @@ class Sources:
         except (ValueError, KeyError, TypeError):
             return None
 
-    async def load(self, nhs_numbers: Sequence[str]) -> list[SourceBundle]:
-        """One bundle per NHS number, same order; never raises for a source's failure."""
+    async def load(self, nhs_numbers: Sequence[str]) -> list[ChildSources]:
+        """One child's sources per NHS number, same order; never raises for a source's failure."""
         pairs = [(nhs, c) for nhs in nhs_numbers for c in self.connectors.values()]
         keys = [self._sealer.key(c.name, nhs) for nhs, c in pairs]
         cached = await self._store.get_many(keys)
@@ -118,25 +112,27 @@ class Sources:
         for index, outcome in zip(misses, fetched, strict=True):
             outcomes[index] = outcome
         width = len(self.connectors)
-        bundles = []
+        children = []
         for n, nhs in enumerate(nhs_numbers):
             row = tuple(o for o in outcomes[n * width:(n + 1) * width] if o is not None)
-            bundles.append(SourceBundle(nhs, row))
-        await self._write_back(bundles, keys)
-        return bundles
+            bundle = SourceBundle(nhs, row)
+            children.append(ChildSources(bundle, merge(bundle, self.rules)))
+        await self._write_back(children, keys)
+        return children
 
-    async def _write_back(self, bundles: Sequence[SourceBundle], keys: Sequence[str]) -> None:
+    async def _write_back(self, children: Sequence[ChildSources], keys: Sequence[str]) -> None:
         width = len(self.connectors)
         writes: list[tuple[str, bytes, float]] = []
         purges: list[str] = []
-        for n, bundle in enumerate(bundles):
+        today = self._today()
+        for n, child in enumerate(children):
             row_keys = keys[n * width:(n + 1) * width]
-            if bundle.says_shielded:
+            if child.says_shielded:
                 purges.extend(row_keys)
                 continue
-            if not self._may_cache(bundle):
+            if not child.merged.cacheable(today):
                 continue
-            for key, outcome in zip(row_keys, bundle.outcomes, strict=True):
+            for key, outcome in zip(row_keys, child.bundle.outcomes, strict=True):
                 ttl = self.connectors[outcome.connector].cache_ttl
                 if outcome.status == "ok" and not outcome.from_cache and ttl > 0:
                     writes.append((key, self._sealer.seal(key, _encode(outcome.facts)), ttl))

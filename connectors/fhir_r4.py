@@ -1,6 +1,8 @@
-"""The GP connector: a FHIR R4 server (Patient search with the practice included).
+"""The `fhir_r4` kind: a FHIR R4 server (Patient search with the practice included).
 
-One request per lookup, `GET /Patient?identifier=...&_include=Patient:general-practitioner`;
+The manifest names the identifier system of NHS numbers and which resources
+are read. One request per lookup,
+`GET /Patient?identifier={system}|...&_include=Patient:general-practitioner`;
 when the server does not honour `_include`, each practice is read with
 `GET /Organization/{id}` and kept in a small in-process cache (practices are
 organisations, not personal data, and rarely change).
@@ -15,18 +17,19 @@ from typing import TYPE_CHECKING
 from connectors.fhir import (
     FHIR_JSON,
     INCLUDE_PRACTICE,
-    NHS_NUMBER_SYSTEM,
     read_bundle,
     read_capability_statement,
     read_organization,
 )
 from connectors.http import HttpConnector
+from connectors.manifest import FhirSpec
 
 if TYPE_CHECKING:
     from connectors.facts import DemographicSearch, Organisation, SourceFacts
     from connectors.fhir import PatientRecord
+    from connectors.manifest import Manifest
 
-__all__ = ["GpFhirConnector", "PracticeCache"]
+__all__ = ["FhirR4Connector", "PracticeCache"]
 
 
 class PracticeCache:
@@ -51,28 +54,25 @@ class PracticeCache:
         self._entries[org_id] = (time.monotonic() + self._ttl, organisation)
 
 
-class GpFhirConnector(HttpConnector):
-    """Facts from a GP system: name, date of birth, gender, address, practice."""
+class FhirR4Connector(HttpConnector):
+    """Facts from a FHIR R4 server: name, date of birth, gender, address, practice."""
 
-    KIND = "gp_fhir"
-    CAN_SHIELD = False
-    PROVIDES = frozenset({"name", "date_of_birth", "gender", "address", "practice"})
     ACCEPT = FHIR_JSON
     SEARCH_PARAMETERS = ("family", "birthdate", "given", "address-postalcode")
 
-    def __init__(self, name: str, base_url: str, *, timeout_seconds: float = 2.0,
-                 max_connections: int = 100, cache_ttl: float = 30.0,
-                 practice_cache: PracticeCache | None = None) -> None:
-        super().__init__(name, base_url, timeout_seconds=timeout_seconds,
-                         max_connections=max_connections, cache_ttl=cache_ttl)
+    def __init__(self, manifest: Manifest, practice_cache: PracticeCache | None = None) -> None:
+        super().__init__(manifest)
+        self.fhir = manifest.fhir or FhirSpec()
         self._practices = practice_cache if practice_cache is not None else PracticeCache()
+        self._reads_practice = "Organization" in self.fhir.resources
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        records = await self._patients({"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs_number}"})
+        records = await self._patients(
+            {"identifier": f"{self.fhir.identifier_system}|{nhs_number}"})
         return self.only_record(records, nhs_number)
 
     async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._patients(self.search_parameters(criteria))
+        return await self._patients(self.search_parameters(criteria, self.SEARCH_PARAMETERS))
 
     async def check(self) -> None:
         answer = await self._http.get_json("/metadata")
@@ -80,15 +80,17 @@ class GpFhirConnector(HttpConnector):
             read_capability_statement(answer)
 
     async def _patients(self, params: dict[str, str]) -> list[SourceFacts]:
-        answer = await self._http.get_json("/Patient", {**params, "_include": INCLUDE_PRACTICE})
+        if self._reads_practice and self.fhir.include_practice:
+            params = {**params, "_include": INCLUDE_PRACTICE}
+        answer = await self._http.get_json("/Patient", params)
         with self.parsing():
-            patients, included = read_bundle(answer)
+            patients, included = read_bundle(answer, self.fhir.identifier_system)
         for org_id, organisation in included.items():
             self._practices.put(org_id, organisation)
         return [await self._with_practice(patient) for patient in patients]
 
     async def _with_practice(self, patient: PatientRecord) -> SourceFacts:
-        if patient.practice_id is None:
+        if patient.practice_id is None or not self._reads_practice:
             return patient.facts
         practice = self._practices.get(patient.practice_id)
         if practice is None:

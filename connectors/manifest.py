@@ -1,0 +1,217 @@
+"""Connector manifests: a local system described in TOML, validated as strictly as settings.
+
+A manifest says what a system is (name, kind, who is responsible for it),
+where it is and how to reach it (base URL, timeout, auth), what it knows
+(`provides`, `records_shielding`, `membership_sensitive`) and, for a
+`rest_json` system, its paths, parameters and the declarative mapping from
+its JSON to the gateway's facts. Built-in manifests live beside this module
+in `manifests/`; a council's own is any ``.toml`` file. Every mistake is a
+`ManifestError` whose one-line message names the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors.fhir import NHS_NUMBER_SYSTEM
+from connectors.mapping import FACT_NAMES, MappingSpecError, RecordMapper, compile_mapping
+
+__all__ = [
+    "BUILTIN_DIR",
+    "FHIR_FACTS",
+    "FhirSpec",
+    "Manifest",
+    "ManifestError",
+    "PythonSpec",
+    "RestSpec",
+    "load_manifest",
+    "manifest_from_dict",
+    "manifest_path",
+]
+
+BUILTIN_DIR = Path(__file__).with_name("manifests")
+FHIR_FACTS = frozenset({"name", "date_of_birth", "gender", "address", "practice"})
+"""What a FHIR R4 Patient (with its general practice) can state."""
+
+_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@/{}-]*$"
+_PARAMETER = r"^[A-Za-z][A-Za-z0-9._-]{0,63}$"
+
+
+class ManifestError(Exception):
+    """A manifest is missing or invalid; the message is one line naming the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AuthSpec(_Strict):
+    """How the gateway authenticates to the system (none yet; OAuth2 and mTLS to follow)."""
+
+    type: Literal["none"] = "none"
+
+
+class RestLookup(_Strict):
+    """`GET {path}?{nhs_parameter}=...`; the records are the array at `records`."""
+
+    path: str = Field(pattern=_PATH)
+    nhs_parameter: str = Field(pattern=_PARAMETER)
+    records: str = Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    """The JSON path of the array of records in an answer (e.g. ``"data.youngPeople"``)."""
+
+
+class RestSearch(_Strict):
+    """Exact demographic search: the system's parameter name for each attribute."""
+
+    path: str | None = Field(default=None, pattern=_PATH)
+    """Default: the lookup path."""
+    family_name: str = Field(pattern=_PARAMETER)
+    date_of_birth: str = Field(pattern=_PARAMETER)
+    given_name: str | None = Field(default=None, pattern=_PARAMETER)
+    postcode: str | None = Field(default=None, pattern=_PARAMETER)
+    date_format: str = "%Y-%m-%d"
+
+
+class RestHealth(_Strict):
+    """`GET {path}`: healthy when every JSON path in `expect` holds its value."""
+
+    path: str = Field(pattern=_PATH)
+    expect: dict[str, str | bool | int] = Field(default_factory=dict)
+
+
+class RestSpec(_Strict):
+    lookup: RestLookup
+    search: RestSearch | None = None
+    health: RestHealth
+
+
+class FhirSpec(_Strict):
+    """A FHIR R4 server: Patients by identifier, practices as Organizations."""
+
+    identifier_system: str = NHS_NUMBER_SYSTEM
+    resources: tuple[Literal["Patient", "Organization"], ...] = ("Patient", "Organization")
+    """Organization: the practice is read (included with `_include`, else read by id)."""
+    include_practice: bool = True
+    """Ask for the practice with `_include=Patient:general-practitioner`."""
+
+    @model_validator(mode="after")
+    def _patient(self) -> FhirSpec:
+        if "Patient" not in self.resources:
+            raise ValueError("resources must include Patient")
+        return self
+
+
+class PythonSpec(_Strict):
+    """A plugin class found by its name in the entry-point group `contactpoint.connectors`."""
+
+    plugin: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+Fact = Literal["name", "date_of_birth", "gender", "address", "carers", "school", "practice",
+               "services", "shielded", "retention_consent"]
+
+
+class Manifest(_Strict):
+    """One system, as its manifest describes it."""
+
+    name: str = Field(pattern=_NAME)
+    kind: Literal["rest_json", "fhir_r4", "python"]
+    description: str = ""
+    authority: str = Field(min_length=1, max_length=64)
+    """Who is responsible for the system (e.g. ``"council:leeds"``): the only party that
+    may register, replace or remove it."""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    cache_ttl_seconds: Annotated[float | None, Field(ge=0, le=300)] = None
+    max_connections: Annotated[int, Field(ge=1, le=1_000)] = 100
+    provides: tuple[Fact, ...] = Field(min_length=1)
+    records_shielding: bool = False
+    """The system records shielding: every record must state it, and its silence (no
+    answer) makes a child count as shielded."""
+    membership_sensitive: bool = False
+    """That this system knows a child is itself sensitive (youth justice, sexual health):
+    it is named as a source only to callers who are released the child's services."""
+    auth: AuthSpec = AuthSpec()
+    rest: RestSpec | None = None
+    fhir: FhirSpec | None = None
+    python: PythonSpec | None = None
+    mapping: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _sections_fit_the_kind(self) -> Manifest:
+        wanted = {"rest_json": "rest", "fhir_r4": "fhir", "python": "python"}[self.kind]
+        for section in ("rest", "fhir", "python"):
+            present = getattr(self, section) is not None
+            if section == wanted and not present and section != "fhir":
+                raise ValueError(f"kind {self.kind} needs a [{section}] table")
+            if section != wanted and present:
+                raise ValueError(f"[{section}] does not belong to kind {self.kind}")
+        if (self.mapping is not None) != (self.kind == "rest_json"):
+            raise ValueError("[mapping] is for kind rest_json only, and rest_json needs one")
+        if len(set(self.provides)) != len(self.provides):
+            raise ValueError("provides lists a fact twice")
+        if ("shielded" in self.provides) != self.records_shielding:
+            raise ValueError("provides includes shielded exactly when records_shielding = true")
+        if self.kind == "fhir_r4" and not set(self.provides) <= FHIR_FACTS:
+            extra = sorted(set(self.provides) - FHIR_FACTS)
+            raise ValueError(f"a FHIR R4 Patient cannot state {', '.join(extra)}")
+        return self
+
+    @property
+    def facts(self) -> frozenset[str]:
+        return frozenset(self.provides)
+
+    def mapper(self, label: str = "record") -> RecordMapper:
+        """The compiled mapping (kind rest_json); raises `MappingSpecError`."""
+        explicit = frozenset({"shielded"}) if self.records_shielding else frozenset()
+        return compile_mapping(self.mapping or {}, self.facts, explicit=explicit, label=label)
+
+
+assert frozenset(get_args(Fact)) == FACT_NAMES  # noqa: S101 -- the two lists are one contract
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    more = len(exc.errors()) - 1
+    return f"{where}: {error['msg']}" + (f" (and {more} more)" if more else "")
+
+
+def manifest_from_dict(data: dict[str, Any], origin: str) -> Manifest:
+    """Validate a manifest tree (and compile its mapping); raises `ManifestError`."""
+    try:
+        manifest = Manifest.model_validate(data)
+        if manifest.kind == "rest_json":
+            manifest.mapper()
+    except ValidationError as exc:
+        raise ManifestError(f"manifest {origin}: {_one_line(exc)}") from None
+    except MappingSpecError as exc:
+        raise ManifestError(f"manifest {origin}: {exc}") from None
+    return manifest
+
+
+def manifest_path(reference: str) -> Path:
+    """A built-in manifest by name (``"council"``), or the path of a council's own file."""
+    if "/" not in reference and not reference.endswith(".toml"):
+        return BUILTIN_DIR / f"{reference}.toml"
+    return Path(reference)
+
+
+def load_manifest(reference: str | Path) -> Manifest:
+    """Read and validate a manifest; raises `ManifestError` with a one-line reason."""
+    path = reference if isinstance(reference, Path) else manifest_path(reference)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"manifest {path}: no such file") from None
+    except OSError as exc:
+        raise ManifestError(f"manifest {path}: cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"manifest {path}: not valid TOML ({exc})") from None
+    return manifest_from_dict(data, path.name)

@@ -1,0 +1,390 @@
+"""The declarative mapping from a system's JSON record to `SourceFacts` (no I/O).
+
+A manifest's `[mapping]` table names, for each fact the system provides, where
+its value lies in one record of the system's answer and how to read it. The
+table is compiled once, when the manifest is loaded (every mistake in it is a
+`MappingSpecError` naming the key), into a `RecordMapper` that turns a decoded
+JSON record into facts or raises `ShapeError` naming the JSON path, never the
+value.
+
+A value is given as a JSON path (``"person.surname"``), or a table:
+
+- ``path = "a.b"``: the value at that path (dots step into objects);
+- ``const = value``: a constant;
+- ``parts = [spec, ...]``: a list of strings from several places, nulls
+  skipped, lists flattened (address lines, given names);
+- ``split = true | "sep"``: split a string into words (or on `sep`);
+- ``join = "sep"``: join a list of strings into one string;
+- ``map = { "Y" = true, "N" = false }``: enumerations; a value not in the
+  map is malformed (never guessed);
+- ``date_format = "%d/%m/%Y"``: a date in another format than ISO 8601;
+- ``required = true``: the record is malformed without it.
+
+An object fact (name, address, school, practice) is a table of its own
+fields, with an optional ``from`` path to the JSON object it is read from; a
+list fact (carers, services) needs ``from``, the path of the JSON array, and
+reads each item with its fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from connectors.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
+from connectors.shape import ShapeError
+from gateway.nhs import is_valid_nhs_number
+
+__all__ = [
+    "FACT_NAMES",
+    "MappingSpecError",
+    "RecordMapper",
+    "compile_mapping",
+]
+
+Leaf = Literal["text", "texts", "bool", "date", "nhs", "gender"]
+Reader = Callable[[object, str], Any]
+
+_GENDERS = ("male", "female", "other", "unknown")
+_ISO_LEN = len("YYYY-MM-DD")
+
+
+class MappingSpecError(ValueError):
+    """The mapping table is wrong; the message names the key (``mapping.services.kind``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Obj:
+    """An object fact: its fields, the dataclass built from them, those it cannot lack."""
+
+    fields: Mapping[str, Leaf | _Obj]
+    build: Callable[..., Any]
+    required: frozenset[str] = frozenset()
+
+
+_ADDRESS = _Obj({"lines": "texts", "postcode": "text"}, lambda lines=(), postcode=None:
+                Address(tuple(lines), postcode))
+_NAME = _Obj({"given": "texts", "family": "text"},
+             lambda given=(), family=None: PersonName(tuple(given), family), frozenset({"family"}))
+_ORGANISATION = _Obj({"name": "text", "code": "text", "phone": "text", "address": _ADDRESS},
+                     Organisation, frozenset({"name"}))
+_CARER = _Obj({"name": _NAME, "relationship": "text", "phone": "text", "address": _ADDRESS},
+              Carer, frozenset({"name"}))
+_SERVICE = _Obj({"kind": "text", "name": "text", "sensitive": "bool", "consent_recorded": "bool",
+                 "contact": "text"}, Service,
+                frozenset({"kind", "name", "sensitive", "consent_recorded"}))
+
+# Every fact a record can state, with its shape; lists hold items of an object shape.
+_FACTS: dict[str, Leaf | _Obj | tuple[_Obj]] = {
+    "nhs_number": "nhs",
+    "name": _NAME,
+    "date_of_birth": "date",
+    "gender": "gender",
+    "address": _ADDRESS,
+    "carers": (_CARER,),
+    "school": _ORGANISATION,
+    "practice": _ORGANISATION,
+    "services": (_SERVICE,),
+    "shielded": "bool",
+    "retention_consent": "bool",
+}
+FACT_NAMES = frozenset(_FACTS) - {"nhs_number"}
+"""The facts a system may declare it provides."""
+
+_LEAF_KEYS = {"path", "const", "parts", "split", "join", "map", "date_format", "required"}
+
+
+def _at(record: object, path: tuple[str, ...], where: str) -> object:
+    value = record
+    for step in path:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ShapeError(f"{where}: expected an object")
+        value = value.get(step)
+    return value
+
+
+def _text(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ShapeError(f"{where}: expected a non-empty string")
+    return value
+
+
+def _texts(value: object, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    if not isinstance(value, list):
+        raise ShapeError(f"{where}: expected an array of strings")
+    return tuple(t for t in (_text(item, f"{where}[]") for item in value) if t is not None)
+
+
+def _bool(value: object, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ShapeError(f"{where}: expected true or false")
+
+
+def _nhs(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_valid_nhs_number(value):
+        raise ShapeError(f"{where}: expected a valid NHS number")
+    return value
+
+
+def _gender(value: object, where: str) -> str | None:
+    text = _text(value, where)
+    if text is not None and text not in _GENDERS:
+        raise ShapeError(f"{where}: expected male, female, other or unknown")
+    return text
+
+
+def _date_reader(date_format: str | None) -> Reader:
+    expected = "YYYY-MM-DD" if date_format is None else date_format
+
+    def read(value: object, where: str) -> dt.date | None:
+        if value is None:
+            return None
+        # YYYY-MM-DD exactly: fromisoformat alone would take "20150102" too.
+        iso_ok = date_format is not None or (isinstance(value, str) and len(value) == _ISO_LEN)
+        if not isinstance(value, str) or not iso_ok:
+            raise ShapeError(f"{where}: expected a date, {expected}")
+        try:
+            if date_format is None:
+                return dt.date.fromisoformat(value)
+            return dt.datetime.strptime(value, date_format).date()  # noqa: DTZ007 -- a date
+        except ValueError:
+            raise ShapeError(f"{where}: expected a date, {expected}") from None
+
+    return read
+
+
+_READERS: dict[Leaf, Reader] = {"text": _text, "texts": _texts, "bool": _bool, "nhs": _nhs,
+                                "gender": _gender}
+
+
+def _path(raw: object, key: str) -> tuple[str, ...]:
+    if not isinstance(raw, str) or not raw or any(not part for part in raw.split(".")):
+        raise MappingSpecError(f"{key}: a path is dot-separated names, e.g. \"person.surname\"")
+    return tuple(raw.split("."))
+
+
+def _check_constant(value: object, leaf: Leaf, key: str) -> None:
+    try:
+        reader = _date_reader(None) if leaf == "date" else _READERS[leaf]
+        reader(value, key)
+    except ShapeError as exc:
+        raise MappingSpecError(f"{key}: constant does not fit the fact ({exc})") from None
+
+
+def _mapped(table: Mapping[str, object], leaf: Leaf, key: str) -> Reader:
+    mapping = table["map"]
+    if not isinstance(mapping, dict) or not mapping:
+        raise MappingSpecError(f"{key}.map: expected a table of source value = fact value")
+    for source, target in mapping.items():
+        _check_constant(target, leaf, f"{key}.map.{source}")
+    choices = ", ".join(sorted(mapping))
+
+    def translate(value: object, where: str) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int) or str(value) not in mapping:
+            raise ShapeError(f"{where}: expected one of {choices}")
+        return mapping[str(value)]
+
+    return translate
+
+
+def _source(table: Mapping[str, object], key: str) -> Callable[[object, str], object]:
+    """Where a leaf's raw value comes from: a path, a constant, or several parts."""
+    given = [name for name in ("path", "const", "parts") if name in table]
+    if len(given) != 1:
+        raise MappingSpecError(f"{key}: give exactly one of path, const or parts")
+    if "const" in table:
+        constant = table["const"]
+        return lambda record, where: constant
+    if "path" in table:
+        path = _path(table["path"], f"{key}.path")
+        dotted = ".".join(path)
+        return lambda record, where: _at(record, path, f"{where}.{dotted}")
+    parts = table["parts"]
+    if not isinstance(parts, list) or not parts:
+        raise MappingSpecError(f"{key}.parts: expected a list of values")
+    readers = [_leaf(part, "texts", f"{key}.parts[{n}]") for n, part in enumerate(parts)]
+
+    def collect(record: object, where: str) -> object:
+        lines: list[str] = []
+        for read in readers:
+            value = read(record, where)
+            if value is not None:
+                lines.extend(value)
+        return lines
+
+    return collect
+
+
+def _leaf(spec: object, leaf: Leaf, key: str) -> Reader:
+    """Compile one value spec for a fact of shape `leaf`."""
+    table: Mapping[str, object] = {"path": spec} if isinstance(spec, str) else _table(spec, key)
+    unknown = sorted(set(table) - _LEAF_KEYS)
+    if unknown:
+        raise MappingSpecError(f"{key}: unknown key {unknown[0]!r}")
+    source = _source(table, key)
+    split, join = table.get("split"), table.get("join")
+    if split is not None and not (split is True or (isinstance(split, str) and split)):
+        raise MappingSpecError(f"{key}.split: expected true or a separator")
+    if join is not None and not isinstance(join, str):
+        raise MappingSpecError(f"{key}.join: expected a separator string")
+    date_format = table.get("date_format")
+    if date_format is not None and (leaf != "date" or not isinstance(date_format, str)):
+        raise MappingSpecError(f"{key}.date_format: only a date fact takes a format string")
+    translate = _mapped(table, leaf, key) if "map" in table else None
+    if "const" in table:
+        _check_constant(table["const"], leaf, f"{key}.const")
+    required = table.get("required", False)
+    if not isinstance(required, bool):
+        raise MappingSpecError(f"{key}.required: expected true or false")
+    reader = _date_reader(date_format) if leaf == "date" else _READERS[leaf]
+
+    def read(record: object, where: str) -> object:
+        value = source(record, where)
+        place = where if "path" not in table else f"{where}.{table['path']}"
+        if split is not None:
+            text = _text(value, place)
+            value = None if text is None else text.split(None if split is True else split)
+        if join is not None:
+            lines = _texts(value, place)
+            value = None if not lines else join.join(lines)
+        if translate is not None:
+            value = translate(value, place)
+        result = reader(value, place)
+        if result is None and required:
+            raise ShapeError(f"{place}: required, but absent")
+        return result
+
+    return read
+
+
+def _table(spec: object, key: str) -> Mapping[str, object]:
+    if not isinstance(spec, dict):
+        raise MappingSpecError(f"{key}: expected a path or a table")
+    return spec
+
+
+def _object(spec: object, shape: _Obj, key: str) -> Reader:
+    """Compile an object fact: each field read relative to the object (`from`)."""
+    table = _table(spec, key)
+    unknown = sorted(set(table) - set(shape.fields) - {"from"})
+    if unknown:
+        raise MappingSpecError(f"{key}: unknown key {unknown[0]!r} (expected "
+                               f"{', '.join(['from', *shape.fields])})")
+    missing = sorted(shape.required - set(table))
+    if missing:
+        raise MappingSpecError(f"{key}: {missing[0]} must be mapped")
+    base = _path(table["from"], f"{key}.from") if "from" in table else ()
+    readers = {name: _compile(table[name], shape.fields[name], f"{key}.{name}")
+               for name in shape.fields if name in table}
+
+    def read(record: object, where: str) -> object:
+        if base:
+            where = f"{where}.{'.'.join(base)}"
+            record = _at(record, base, where)
+            if record is None:
+                return None
+            if not isinstance(record, dict):
+                raise ShapeError(f"{where}: expected an object")
+        values = {name: reader(record, where) for name, reader in readers.items()}
+        if all(value is None or value == () for value in values.values()):
+            return None
+        for name in shape.required:
+            if values.get(name) is None:
+                raise ShapeError(f"{where}: {name} is required")
+        return shape.build(**{k: v for k, v in values.items() if v is not None})
+
+    return read
+
+
+def _items(spec: object, shape: _Obj, key: str) -> Reader:
+    """Compile a list fact: every item of the array at `from`, read as `shape`."""
+    table = _table(spec, key)
+    if "from" not in table:
+        raise MappingSpecError(f"{key}.from: a list needs the path of its JSON array")
+    base = _path(table["from"], f"{key}.from")
+    item = _object({k: v for k, v in table.items() if k != "from"}, shape, key)
+
+    def read(record: object, where: str) -> object:
+        where = f"{where}.{'.'.join(base)}"
+        value = _at(record, base, where)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ShapeError(f"{where}: expected an array")
+        items = [item(entry, f"{where}[]") for entry in value]
+        return tuple(entry for entry in items if entry is not None)
+
+    return read
+
+
+def _compile(spec: object, shape: Leaf | _Obj | tuple[_Obj], key: str) -> Reader:
+    if isinstance(shape, tuple):
+        return _items(spec, shape[0], key)
+    if isinstance(shape, _Obj):
+        return _object(spec, shape, key)
+    return _leaf(spec, shape, key)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMapper:
+    """Reads one JSON record into `SourceFacts`, as a manifest's mapping says."""
+
+    readers: Mapping[str, Reader]
+    label: str
+    """How error messages name a record (``"results[]"``)."""
+
+    def facts(self, record: object) -> SourceFacts:
+        """The facts of `record`; raises `ShapeError` naming the JSON path at fault."""
+        if not isinstance(record, dict):
+            raise ShapeError(f"{self.label}: expected an object")
+        values = {name: read(record, self.label) for name, read in self.readers.items()}
+        if values.get("nhs_number") is None:
+            raise ShapeError(f"{self.label}: the NHS number is required")
+        return SourceFacts(**values)
+
+    def fact(self, record: object, name: str) -> object:
+        """One fact of `record` alone (the conformance kit checks flags one by one)."""
+        return self.readers[name](record, self.label)
+
+
+def compile_mapping(table: Mapping[str, object], provides: frozenset[str], *,
+                    explicit: frozenset[str] = frozenset(), label: str = "record",
+                    ) -> RecordMapper:
+    """Compile a `[mapping]` table for a system that provides `provides`.
+
+    `explicit` names the facts every record must state (``shielded`` for a
+    system that records shielding): they are required whatever the table says.
+    Raises `MappingSpecError` naming the first wrong key.
+    """
+    unknown = sorted(set(table) - set(_FACTS))
+    if unknown:
+        raise MappingSpecError(f"mapping.{unknown[0]}: not a fact (expected one of "
+                               f"{', '.join(sorted(_FACTS))})")
+    undeclared = sorted(set(table) - provides - {"nhs_number"})
+    if undeclared:
+        raise MappingSpecError(f"mapping.{undeclared[0]}: mapped but not in provides")
+    unmapped = sorted((provides | {"nhs_number"}) - set(table))
+    if unmapped:
+        raise MappingSpecError(f"mapping.{unmapped[0]}: provided but not mapped")
+    readers: dict[str, Reader] = {}
+    for name, spec in table.items():
+        if name in explicit or name == "nhs_number":
+            spec = {"path": spec, "required": True} if isinstance(spec, str) else {
+                **_table(spec, f"mapping.{name}"), "required": True}
+        readers[name] = _compile(spec, _FACTS[name], f"mapping.{name}")
+    return RecordMapper(readers, label)

@@ -1,0 +1,193 @@
+"""Merging every system's answer about one child into the state the policy decides on (pure).
+
+Nothing any system says is lost or silently overruled:
+
+- a list (carers, services) is the union of every system's items,
+  de-duplicated by a stated key (`SERVICE_KEY`, `CARER_KEY`), each item keeping
+  the systems that state it;
+- a single value (name, address, ...) comes from the first system in that
+  fact's precedence list that states it (`MergeRules.authority`, then
+  configuration order), and systems stating another value are named as
+  disagreeing in its provenance;
+- shielding fails closed: the child counts as shielded if any system says so
+  or any system able to record shielding did not answer; retention consent
+  holds if any system records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from connectors.facts import Provenance, SourceFacts
+from gateway.policy import ChildState, is_servable
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Mapping, Sequence
+
+    from connectors.facts import Carer, Service
+
+__all__ = [
+    "CARER_KEY",
+    "LIST_FACTS",
+    "SERVICE_KEY",
+    "SINGLE_FACTS",
+    "MergeRules",
+    "Merged",
+    "SourceBundle",
+    "SourceOutcome",
+    "SourceTraits",
+    "merge",
+]
+
+Status = Literal["ok", "unavailable"]
+SINGLE_FACTS = ("name", "date_of_birth", "gender", "address", "school", "practice")
+LIST_FACTS = ("carers", "services")
+
+
+def _fold(text: str | None) -> str:
+    return " ".join((text or "").split()).casefold()
+
+
+def SERVICE_KEY(service: Service) -> tuple[str, ...]:  # noqa: N802 -- a stated constant rule
+    """Two systems' services are one when kind and name agree (case and spacing aside)."""
+    return (_fold(service.kind), _fold(service.name))
+
+
+def CARER_KEY(carer: Carer) -> tuple[str, ...]:  # noqa: N802 -- a stated constant rule
+    """Two systems' carers are one when family name, given names and relationship agree."""
+    return (_fold(carer.name.family), *(_fold(g) for g in carer.name.given),
+            "|", _fold(carer.relationship))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """One system's answer about one child: facts, "does not know" (None), or no answer."""
+
+    connector: str
+    status: Status
+    facts: SourceFacts | None = None
+    from_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBundle:
+    """Every configured system's outcome for one NHS number, in configuration order."""
+
+    nhs_number: str
+    outcomes: tuple[SourceOutcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTraits:
+    """What the merge needs to know of a system (from its manifest)."""
+
+    provides: frozenset[str]
+    can_shield: bool
+    membership_sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRules:
+    """The systems in configuration order, their traits, and each fact's precedence."""
+
+    traits: Mapping[str, SourceTraits]
+    authority: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def precedence(self, fact: str) -> tuple[str, ...]:
+        first = self.authority.get(fact, ())
+        return (*first, *(name for name in self.traits if name not in first))
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A known child (with its state), nobody knows it, or nobody could say."""
+
+    status: Literal["known", "unknown", "unavailable"]
+    state: ChildState | None = None
+
+    def cacheable(self, today: dt.date) -> bool:
+        """Whether the answers behind it may be cached, however briefly.
+
+        Not for a child who counts as shielded (including "a system that records
+        shielding did not answer"), nor for a person the gateway may not serve
+        (18+ without retention consent).
+        """
+        state = self.state
+        return state is None or (not state.shielded and is_servable(state.facts, today))
+
+
+def _single(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
+            failed: Sequence[str]) -> tuple[Any, Provenance | None]:
+    stating = [(name, getattr(answered[name], fact)) for name in rules.precedence(fact)
+               if name in answered and getattr(answered[name], fact) is not None]
+    if not stating:
+        return None, None
+    source, value = stating[0]
+    missing = tuple(n for n in rules.precedence(fact)[:rules.precedence(fact).index(source)]
+                    if n in failed and fact in rules.traits[n].provides)
+    return value, Provenance((source,), tuple(n for n, v in stating[1:] if v != value), missing)
+
+
+def _union_services(first: Service, other: Service) -> Service:
+    # The same service stated twice: sensitive if either says so, consented only if both do.
+    return replace(first, sensitive=first.sensitive or other.sensitive,
+                   consent_recorded=first.consent_recorded and other.consent_recorded,
+                   contact=first.contact or other.contact, sources=first.sources + other.sources)
+
+
+def _union_carers(first: Carer, other: Carer) -> Carer:
+    return replace(first, phone=first.phone or other.phone,
+                   address=first.address or other.address, sources=first.sources + other.sources)
+
+
+_LISTS: dict[str, tuple[Callable[[Any], tuple[str, ...]], Callable[[Any, Any], Any]]] = {
+    "services": (SERVICE_KEY, _union_services),
+    "carers": (CARER_KEY, _union_carers),
+}
+
+
+def _union(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
+           failed: Sequence[str]) -> tuple[Any, Provenance | None]:
+    key, combine = _LISTS[fact]
+    merged: dict[tuple[str, ...], Any] = {}
+    stating: list[str] = []
+    for name in rules.traits:
+        items = None if name not in answered else getattr(answered[name], fact)
+        if items is None:
+            continue
+        stating.append(name)
+        for item in items:
+            mine = replace(item, sources=(name,))
+            known = merged.get(key(mine))
+            merged[key(mine)] = mine if known is None else combine(known, mine)
+    missing = tuple(n for n in failed if fact in rules.traits[n].provides)
+    if not stating:
+        return None, None
+    return tuple(merged.values()), Provenance(tuple(stating), (), missing)
+
+
+def merge(bundle: SourceBundle, rules: MergeRules) -> Merged:
+    """Merge one child's answers; pure, and done once per child per request."""
+    answered = {o.connector: o.facts for o in bundle.outcomes if o.facts is not None}
+    failed = [o.connector for o in bundle.outcomes if o.status == "unavailable"]
+    if not answered:
+        return Merged("unavailable" if failed else "unknown")
+    values: dict[str, Any] = {}
+    provenance: dict[str, Provenance] = {}
+    for fact in (*SINGLE_FACTS, *LIST_FACTS):
+        pick = _single if fact in SINGLE_FACTS else _union
+        value, where = pick(fact, answered, rules, failed)
+        if where is not None:
+            values[fact], provenance[fact] = value, where
+    facts = SourceFacts(
+        bundle.nhs_number, **values,
+        shielded=any(f.shielded for f in answered.values()),
+        retention_consent=any(f.retention_consent for f in answered.values()))
+    shielded = bool(facts.shielded) or any(rules.traits[name].can_shield for name in failed)
+    from_failed = frozenset().union(*(rules.traits[name].provides for name in failed))
+    unavailable = frozenset(name for name in from_failed if getattr(facts, name) is None)
+    hidden = frozenset(name for name, traits in rules.traits.items()
+                       if traits.membership_sensitive)
+    return Merged("known", ChildState(facts, shielded, unavailable, provenance, hidden))

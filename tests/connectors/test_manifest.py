@@ -110,7 +110,8 @@ def test_the_mapping_reads_paths_parts_splits_maps_formats_and_joins():
     assert facts.shielded is False
     assert facts.gender == "unknown"
     assert facts.address == Address(("1 Elm Road",), "LS6 2AB")
-    assert facts.services == (Service("Referral order", "YJS", False, True, "0113 496 0000 ext. 12"),)
+    assert facts.services == (
+        Service("Referral order", "YJS", False, True, "0113 496 0000 ext. 12"),)
 
 
 @pytest.mark.parametrize(("change", "where"), [

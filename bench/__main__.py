@@ -36,9 +36,9 @@ from joserfc.jwk import ECKey
 
 from connectors.simulators import Population
 from connectors.simulators.records import age_on
-from gateway.audit import init_postgres
+from gateway.accountability.audit import init_postgres
 from gateway.auth.devissuer import mint_dev_token
-from gateway.ids import ChildIdCodec
+from gateway.crypto.ids import ChildIdCodec
 
 QUERY = """query Child($id: ID!) {
   child(id: $id, purpose: SAFEGUARDING, caseReference: "BENCH-1") {
@@ -213,7 +213,7 @@ async def main(args: argparse.Namespace) -> None:
         _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
                 None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn))
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+            [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
              "--port", str(args.port)])
         _pin(gateway.pid, {0})
         _pin(simulators.pid, {1})

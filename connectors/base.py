@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from connectors.facts import DemographicSearch, SourceFacts
+    from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["Connector"]
 

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connectors.facts import Address, Organisation, PersonName, SourceFacts
 from connectors.shape import (
     ShapeError,
     iso_date,
@@ -24,6 +23,7 @@ from connectors.shape import (
     text,
     texts,
 )
+from gateway.core.facts import Address, Organisation, PersonName, SourceFacts
 
 if TYPE_CHECKING:
     import datetime as dt

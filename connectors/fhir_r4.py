@@ -25,9 +25,9 @@ from connectors.http import HttpConnector
 from connectors.manifest import FhirSpec
 
 if TYPE_CHECKING:
-    from connectors.facts import DemographicSearch, Organisation, SourceFacts
     from connectors.fhir import PatientRecord
     from connectors.manifest import Manifest
+    from gateway.core.facts import DemographicSearch, Organisation, SourceFacts
 
 __all__ = ["FhirR4Connector", "PracticeCache"]
 

@@ -31,8 +31,8 @@ from connectors.shape import ShapeError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from connectors.facts import DemographicSearch, SourceFacts
     from connectors.manifest import Manifest
+    from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
 

@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from connectors.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
 from connectors.shape import ShapeError
-from gateway.nhs import is_valid_nhs_number
+from gateway.core.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
+from gateway.core.nhs import is_valid_nhs_number
 
 __all__ = [
     "FACT_NAMES",

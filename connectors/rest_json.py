@@ -14,8 +14,8 @@ from connectors.http import HttpConnector
 from connectors.shape import ShapeError, obj
 
 if TYPE_CHECKING:
-    from connectors.facts import DemographicSearch, SourceFacts
     from connectors.manifest import Manifest, RestSpec
+    from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["RestJsonConnector", "json_at"]
 

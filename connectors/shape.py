@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.nhs import is_valid_nhs_number
+from gateway.core.nhs import is_valid_nhs_number
 
 __all__ = [
     "ShapeError",

@@ -29,7 +29,7 @@ import aiohttp
 from gateway.settings import ConfigError
 
 if TYPE_CHECKING:
-    from gateway.pseudonyms import Pseudonymiser
+    from gateway.crypto.pseudonyms import Pseudonymiser
     from gateway.settings import AlertSettings
 
 __all__ = [

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from connectors import facts as f
-from gateway.accountability_notes import ChildAccess
-from gateway.errors import FieldWithheldError
+from gateway.accountability.notes import ChildAccess
+from gateway.core import facts as f
+from gateway.core.errors import FieldWithheldError
+from gateway.core.policy import ChildState, Decision, Withheld
 from gateway.lookup.sources import ChildSources
-from gateway.policy import ChildState, Decision, Withheld
 from resolvers.types import (
     Address,
     Education,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.accountability_notes import ChildAccess
+    from gateway.accountability.notes import ChildAccess
     from gateway.auth.caller import Caller
     from gateway.lookup.pipeline import Lookup, LookupServices
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from gateway.accountability_notes import ChildAccess
-from gateway.errors import BadUserInputError, ForbiddenError
-from gateway.nhs import is_valid_nhs_number, normalise_nhs_number
-from gateway.policy import FIELD_POLICY, Scope
+from gateway.accountability.notes import ChildAccess
+from gateway.core.errors import BadUserInputError, ForbiddenError
+from gateway.core.nhs import is_valid_nhs_number, normalise_nhs_number
+from gateway.core.policy import FIELD_POLICY, Scope
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -19,7 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.logs import exception_summary
 from resolvers.query import Query
 

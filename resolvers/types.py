@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 if TYPE_CHECKING:
-    from connectors import facts as f
+    from gateway.core import facts as f
 
 __all__ = [
     "Address",

@@ -6,7 +6,7 @@ check that cannot run because an earlier one failed is a failure whose
 reason is ``"not run: <check> failed"``, never a silent skip. Reasons name
 only the NHS numbers the user gave, JSON paths, HTTP statuses and timings:
 never a child's data. ``contactpoint connector check`` (in
-`gateway.connector_cli`) prints them.
+`gateway.web.connector_cli`) prints them.
 """
 
 from connectors.conformance.kit import DEFAULT_UNKNOWN_NHS, run_checks

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from connectors.conformance.calls import Calls
-    from connectors.facts import DemographicSearch, SourceFacts
     from connectors.mapping import RecordMapper
     from connectors.rest_json import RestJsonConnector
+    from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["Evidence", "facts_evidence", "service_items", "shielding_problem",
            "unmapped_records"]

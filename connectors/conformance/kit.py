@@ -20,18 +20,18 @@ from connectors.conformance.explicit import (
     unmapped_records,
 )
 from connectors.conformance.results import CHECK_NAMES, CheckResult, failed, not_run, passed
-from connectors.facts import DemographicSearch
 from connectors.manifest import ManifestError, load_manifest, manifest_path
 from connectors.registry import build_connector
 from connectors.rest_json import RestJsonConnector
-from gateway.nhs import is_valid_nhs_number
+from gateway.core.facts import DemographicSearch
+from gateway.core.nhs import is_valid_nhs_number
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from connectors.base import Connector
-    from connectors.facts import SourceFacts
     from connectors.manifest import Manifest
+    from gateway.core.facts import SourceFacts
 
 __all__ = ["DEFAULT_UNKNOWN_NHS", "run_checks"]
 

@@ -42,7 +42,7 @@ from connectors.simulators.records import (
     YouthJusticeRecord,
     age_on,
 )
-from gateway.nhs import check_digit
+from gateway.core.nhs import check_digit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import GatewayError, UnauthenticatedError
+from gateway.core.errors import GatewayError, UnauthenticatedError
 
 __all__ = ["JwksUnavailableError", "TokenRejectedError"]
 

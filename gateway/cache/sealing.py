@@ -15,7 +15,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.keys import derive_key
+from gateway.crypto.keys import derive_key
 
 __all__ = ["CacheSealer"]
 

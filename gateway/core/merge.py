@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectors.facts import Provenance, SourceFacts
-from gateway.policy import ChildState, is_servable
+from gateway.core.facts import Provenance, SourceFacts
+from gateway.core.policy import ChildState, is_servable
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
 
-    from connectors.facts import Carer, Service
+    from gateway.core.facts import Carer, Service
 
 __all__ = [
     "CARER_KEY",

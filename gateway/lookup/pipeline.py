@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from strawberry.dataloader import DataLoader
 
-from gateway.accountability_notes import ChildAccess
-from gateway.errors import (
+from gateway.accountability.notes import ChildAccess
+from gateway.core.errors import (
     AccessBudgetExceededError,
     BadUserInputError,
     ForbiddenError,
@@ -25,20 +25,20 @@ from gateway.errors import (
     QueryTooComplexError,
     UpstreamUnavailableError,
 )
+from gateway.core.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
 from gateway.lookup.search import matches
-from gateway.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
 
-    from gateway.audit import AuditEvent
+    from gateway.accountability.audit import AuditEvent
     from gateway.auth.caller import Caller
     from gateway.core.merge import Merged
-    from gateway.ids import ChildIdCodec
+    from gateway.core.policy import ChildState, Decision, Scope
+    from gateway.crypto.ids import ChildIdCodec
     from gateway.lookup.search import ExactSearch, SearchTerms
     from gateway.lookup.sources import ChildSources, Sources
-    from gateway.policy import ChildState, Decision, Scope
 
 __all__ = ["MAX_MATCHES", "AccessHistory", "BudgetCharger", "ChildRelease", "Lookup",
            "LookupServices", "Match", "case_reference"]

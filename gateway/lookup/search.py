@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from connectors.facts import DemographicSearch, SourceFacts
-from gateway.errors import BadUserInputError
-from gateway.nhs import is_valid_nhs_number, normalise_nhs_number
+from gateway.core.errors import BadUserInputError
+from gateway.core.facts import DemographicSearch, SourceFacts
+from gateway.core.nhs import is_valid_nhs_number, normalise_nhs_number
 
 __all__ = ["ExactSearch", "SearchTerms", "matches", "normalise_name", "normalise_postcode",
            "parse_search"]

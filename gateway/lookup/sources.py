@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from connectors.errors import ConnectorError
-from connectors.facts import SourceFacts, facts_from_json, facts_to_json
+from gateway.core.facts import SourceFacts, facts_from_json, facts_to_json
 from gateway.core.merge import Merged, SourceBundle, SourceOutcome, merge
 from gateway.logs import exception_summary
 
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from connectors.base import Connector
-    from connectors.facts import DemographicSearch
     from gateway.cache import CacheSealer, CacheStore
+    from gateway.core.facts import DemographicSearch
     from gateway.core.merge import MergeRules
 
 __all__ = ["ChildSources", "SearchOutcome", "Sources"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from gateway.audit import init_postgres
+from gateway.accountability.audit import init_postgres
 from tests.audit.helpers import Tamperer, settings
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"

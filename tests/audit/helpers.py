@@ -13,14 +13,14 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway.audit import AuditEvent, child_pseudonym
-from gateway.audit.chain import chain_hash, leaf_hash
-from gateway.audit.events import encode
+from gateway.accountability.audit import AuditEvent, child_pseudonym
+from gateway.accountability.audit.chain import chain_hash, leaf_hash
+from gateway.accountability.audit.events import encode
 from gateway.settings import AuditSettings
 
 SECRET = "audit-test-pseudonym-secret-" + "s" * 16
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.web.cli"]
 BASE = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)
 # Synthetic children (test-range NHS numbers, invented names): these must never reach the log.
 CHILDREN = {"9990000018": "Amelia Quillfeather", "9990000026": "Borislav Thistlewood",

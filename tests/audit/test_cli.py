@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from gateway.audit import open_audit_log
-from gateway.cli import main
+from gateway.accountability.audit import open_audit_log
+from gateway.web.cli import main
 from tests.audit.helpers import CLI, ROOT, SECRET, event
 
 

@@ -7,10 +7,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from gateway.audit import AuditEvent, child_pseudonym
-from gateway.audit.chain import GENESIS, Head, Sealer, chain_hash, encoded, leaf_hash
-from gateway.audit.checkpoints import CheckpointKey
-from gateway.audit.events import decode, encode
+from gateway.accountability.audit import AuditEvent, child_pseudonym
+from gateway.accountability.audit.chain import GENESIS, Head, Sealer, chain_hash, encoded, leaf_hash
+from gateway.accountability.audit.checkpoints import CheckpointKey
+from gateway.accountability.audit.events import decode, encode
 from gateway.settings import ConfigError
 from tests.audit.helpers import SECRET, event, settings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.audit import NullAuditLog, child_pseudonym, open_audit_log
-from gateway.errors import AuditUnavailableError
+from gateway.accountability.audit import NullAuditLog, child_pseudonym, open_audit_log
+from gateway.core.errors import AuditUnavailableError
 from tests.audit.helpers import CHILDREN, SECRET, TcpProxy, event, settings
 
 
@@ -222,7 +222,7 @@ async def test_postgresql_that_hangs_fails_closed_within_the_bound(pg):
 
 
 async def test_postgresql_lock_held_elsewhere_fails_closed_then_recovers(pg_backend, pg):
-    from gateway.audit.postgres_store import ADVISORY_LOCK
+    from gateway.accountability.audit.postgres_store import ADVISORY_LOCK
 
     log = await open_audit_log(pg_backend.settings(timeout_seconds=0.3))
     other = await asyncpg.connect(pg.admin_dsn)  # a stuck writer in another process
@@ -272,7 +272,7 @@ class BrokenStore:
 
 
 async def test_a_writer_bug_fails_callers_closed_and_logs_no_data(caplog):
-    from gateway.audit import GroupCommitLog
+    from gateway.accountability.audit import GroupCommitLog
 
     log = GroupCommitLog(BrokenStore(), flush_interval_ms=1, max_batch=10, timeout_seconds=1)
     try:

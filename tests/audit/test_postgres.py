@@ -6,8 +6,14 @@ import itertools
 import asyncpg
 import pytest
 
-from gateway.audit import SetupError, init_postgres, open_audit_log, open_store, verify_log
-from gateway.audit.checkpoints import CheckpointKey
+from gateway.accountability.audit import (
+    SetupError,
+    init_postgres,
+    open_audit_log,
+    open_store,
+    verify_log,
+)
+from gateway.accountability.audit.checkpoints import CheckpointKey
 from tests.audit.helpers import event
 
 TABLES = ("contactpoint_audit.event", "contactpoint_audit.checkpoint")

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from gateway.audit import export_log, open_audit_log, open_store, verify_log
-from gateway.audit.checkpoints import CheckpointKey
+from gateway.accountability.audit import export_log, open_audit_log, open_store, verify_log
+from gateway.accountability.audit.checkpoints import CheckpointKey
 from tests.audit.helpers import event
 
 

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from gateway.auth import Caller, TokenRejectedError, TokenValidator
-from gateway.errors import UnauthenticatedError
+from gateway.core.errors import UnauthenticatedError
 from tests.auth.helpers import (
     AUDIENCE,
     OMIT,

@@ -18,9 +18,9 @@ from connectors.conformance import CHECK_NAMES, DEFAULT_UNKNOWN_NHS, run_checks
 from connectors.conformance.calls import GRACE_SECONDS, Calls
 from connectors.conformance.explicit import facts_evidence, service_items, shielding_problem
 from connectors.conformance.results import CheckResult
-from connectors.facts import Service, SourceFacts
 from connectors.manifest import BUILTIN_DIR
-from gateway import connector_cli
+from gateway.core.facts import Service, SourceFacts
+from gateway.web import connector_cli
 
 BUILTINS = sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
 EXAMPLES = ("ordinary", "multi_service", "shielded", "sensitive_consented", "school_only")
@@ -357,7 +357,7 @@ def test_bad_usage_exits_2(argv, capsys):
 async def test_python_dash_m_runs_the_command(sims, population):
     (nhs,) = known_to(population, "school", ("ordinary",))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.connector_cli", "connector", "check", "school",
+        sys.executable, "-m", "gateway.web.connector_cli", "connector", "check", "school",
         "--base-url", sims.school.url, "--nhs", nhs, "--unknown-nhs", DEFAULT_UNKNOWN_NHS,
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)

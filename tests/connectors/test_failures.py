@@ -14,8 +14,8 @@ from connectors.errors import (
     ConnectorResponseError,
     ConnectorTimeoutError,
 )
-from connectors.facts import DemographicSearch
 from connectors.simulators import Malformed
+from gateway.core.facts import DemographicSearch
 from tests.connectors.helpers import make_connector
 
 

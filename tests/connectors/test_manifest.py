@@ -7,10 +7,10 @@ import tomllib
 
 import pytest
 
-from connectors.facts import Address, PersonName, Service
 from connectors.manifest import BUILTIN_DIR, ManifestError, load_manifest, manifest_from_dict
 from connectors.mapping import MappingSpecError, compile_mapping
 from connectors.shape import ShapeError
+from gateway.core.facts import Address, PersonName, Service
 
 NHS = "9990000018"
 

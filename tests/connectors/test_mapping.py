@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import Connector
-from connectors.facts import Address, Carer, DemographicSearch, Organisation, PersonName
 from connectors.simulators import FIXTURE_KEYS, run_simulators
 from connectors.simulators.population import normalise_postcode
+from gateway.core.facts import Address, Carer, DemographicSearch, Organisation, PersonName
 from tests.connectors.helpers import make_connector
 
 

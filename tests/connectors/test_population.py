@@ -10,7 +10,7 @@ import pytest
 
 from connectors.simulators import FIXTURE_KEYS, Population
 from connectors.simulators.population import age_on, normalise_postcode
-from gateway.nhs import is_valid_nhs_number
+from gateway.core.nhs import is_valid_nhs_number
 from tests.connectors.helpers import TODAY
 
 SYSTEMS = ("gp", "school", "council")

@@ -83,7 +83,7 @@ def test_a_missing_manifest_is_one_line_naming_it(sims):
 
 
 PLUGIN = '''
-from connectors.facts import SourceFacts
+from gateway.core.facts import SourceFacts
 
 class EchoConnector:
     """A plugin system that knows every child by NHS number and nothing else."""

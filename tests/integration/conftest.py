@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from connectors.simulators import Population, run_simulators
-from gateway.runtime import london_today
+from gateway.web.runtime import london_today
 from tests.auth.helpers import JwksServer
 from tests.integration.harness import REDIS_URL, running_gateway
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from gateway.app import create_app
 from gateway.settings import build_settings
+from gateway.web.app import create_app
 from tests.auth.helpers import AUDIENCE, ISSUER, make_token
 
 ALL_SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "

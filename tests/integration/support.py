@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.simulators import Population
 from gateway.cache import CacheSealer
-from gateway.nhs import check_digit
+from gateway.core.nhs import check_digit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import child_pseudonym
+from gateway.accountability.audit import child_pseudonym
 from tests.integration.harness import ALL_SCOPES, FIND_QUERY, running_gateway
 from tests.integration.support import personal_strings, record
 

@@ -1,6 +1,6 @@
 """Signed "changed" notices purge one child's cache at once, in real Redis; nothing else does.
 
-README "Change notices" and the protocol in `gateway.notices`.
+README "Change notices" and the protocol in `gateway.web.notices`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from gateway.notices import NoticeEndpoint, sign_notice
+from gateway.web.notices import NoticeEndpoint, sign_notice
 from tests.integration.harness import running_gateway
 from tests.integration.support import (
     SYSTEMS,
@@ -89,7 +89,7 @@ async def warm(gateway, redis_client) -> list[bytes]:
 
 
 def notice_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.get_records("call") if r.name == "gateway.notices"]
+    return [r.getMessage() for r in caplog.get_records("call") if r.name == "gateway.web.notices"]
 
 
 async def test_a_signed_notice_purges_that_child_only_and_the_next_query_is_live(

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from gateway.ids import ChildIdCodec
+from gateway.crypto.ids import ChildIdCodec
 from tests.integration.harness import ALL_SCOPES, CHILD_QUERY, FIND_QUERY, errors_by_path
 from tests.integration.support import post, record, unknown_nhs
 

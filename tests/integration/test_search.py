@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from connectors.simulators import Population, run_simulators
-from gateway.policy.decide import age_on
+from gateway.core.policy.decide import age_on
 from tests.integration.harness import ALL_SCOPES, CHILD_QUERY, FIND_QUERY, running_gateway
 from tests.integration.support import (
     CHILD_BY_ID,

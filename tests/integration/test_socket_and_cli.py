@@ -13,12 +13,12 @@ import httpx
 import pytest
 import uvicorn
 
-from gateway.app import create_app
 from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER
 from gateway.settings import build_settings
+from gateway.web.app import create_app
 from tests.integration.harness import FIND_QUERY, settings_tree
 
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "gateway.web.cli"]
 ROOT = Path(__file__).parents[2]
 
 
@@ -106,7 +106,7 @@ def test_demo_fixtures_json():
 
 def _demo_record(port, fixture):
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.democlient", "--url",
+        [sys.executable, "-m", "gateway.web.democlient", "--url",
          f"http://127.0.0.1:{port}/graphql", "--children", "300", "--fixture", fixture],
         capture_output=True, text=True, timeout=30, check=True)
     decoder, text = json.JSONDecoder(), result.stdout.strip()

@@ -64,14 +64,14 @@ async def test_two_processes_share_one_budget(sims, jwks, signing_key, tmp_path)
     write_config(config, tree)
     ports = [free_port(), free_port()]
     processes = [subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
          "--port", str(port)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
         for port in ports]
     clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for port in ports]
     try:
         for client, process in zip(clients, processes, strict=True):
             await wait_healthy(client, process)
-        from gateway.ids import ChildIdCodec
+        from gateway.crypto.ids import ChildIdCodec
 
         codec = ChildIdCodec(tree["ids"]["secret"], 86_400)
         helper = Gateway(clients[0], None, sims, signing_key, {}, None)

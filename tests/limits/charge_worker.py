@@ -14,8 +14,8 @@ import sys
 
 import redis.asyncio as aioredis
 
-from gateway.budgets import Budgets
-from gateway.errors import AccessBudgetExceededError
+from gateway.core.errors import AccessBudgetExceededError
+from gateway.limits.budgets import Budgets
 from gateway.settings import BudgetLimits, BudgetSettings
 from tests.limits.support import REDIS_URL, SECRET, RecordingSink
 

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.alerts import Alert, FileAlertSink, WebhookAlertSink, open_alert_sink
-from gateway.budgets import Budgets
-from gateway.errors import AccessBudgetExceededError
-from gateway.pseudonyms import Pseudonymiser
+from gateway.core.errors import AccessBudgetExceededError
+from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.limits.budgets import Budgets
 from gateway.settings import AlertSettings, BudgetLimits, BudgetSettings, ConfigError
 from tests.limits.support import SECRET, free_port
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from gateway.budgets import Budgets, limits_for, warning_threshold
-from gateway.errors import AccessBudgetExceededError
-from gateway.pseudonyms import Pseudonymiser
+from gateway.core.errors import AccessBudgetExceededError
+from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.limits.budgets import Budgets, limits_for, warning_threshold
 from gateway.settings import BudgetLimits, BudgetSettings
 from tests.limits.support import SECRET, RedisForwarder, free_port
 
@@ -229,7 +229,7 @@ async def test_keys_expire_shortly_after_their_bucket(make, redis_client, prefix
 
 async def test_redis_down_counts_in_process_and_still_enforces(make, dead_redis, sink, caplog):
     budgets = make(settings(hour=3), redis=dead_redis)
-    with caplog.at_level(logging.WARNING, logger="gateway.counters"):
+    with caplog.at_level(logging.WARNING, logger="gateway.limits.counters"):
         await charge_many(budgets, ["c1", "c2", "c3", "c1"])
         with pytest.raises(AccessBudgetExceededError):
             await charge(budgets, "c4")
@@ -243,7 +243,7 @@ async def test_redis_down_counts_in_process_and_still_enforces(make, dead_redis,
 async def test_after_the_back_off_redis_is_tried_again_and_warns_again(make, dead_redis,
                                                                        clock, caplog):
     budgets = make(redis=dead_redis, retry_seconds=5)
-    with caplog.at_level(logging.WARNING, logger="gateway.counters"):
+    with caplog.at_level(logging.WARNING, logger="gateway.limits.counters"):
         await charge_many(budgets, ["c1", "c2"])
         clock.advance(6)
         await charge_many(budgets, ["c3", "c4"])

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from gateway.budgets import SUBJECT_HOUR
+from gateway.limits.budgets import SUBJECT_HOUR
 from tests.limits.support import START
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from gateway.errors import RateLimitedError
-from gateway.ratelimit import RateLimiter
+from gateway.core.errors import RateLimitedError
+from gateway.limits.ratelimit import RateLimiter
 from gateway.settings import BudgetSettings
 from tests.limits.support import SECRET
 
@@ -118,7 +118,7 @@ async def test_two_limiters_on_one_redis_share_the_allowance(make):
 
 async def test_redis_down_falls_back_to_an_in_process_limit(make, dead_redis, clock, caplog):
     limiter = make(redis=dead_redis)
-    with caplog.at_level(logging.WARNING, logger="gateway.counters"):
+    with caplog.at_level(logging.WARNING, logger="gateway.limits.counters"):
         assert [await passes(limiter) for _ in range(4)] == [True, True, True, False]
     assert limiter.status == "degraded"
     assert len(caplog.records) == 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.ids import ChildIdCodec
+from gateway.crypto.ids import ChildIdCodec
 
 SECRET = "s" * 32
 DAY = 86_400

@@ -5,7 +5,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
+from gateway.core.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
 from gateway.core.merge import (
     SERVICE_KEY,
     MergeRules,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import BadUserInputError
-from gateway.nhs import check_digit
-from gateway.notices import (
+from gateway.core.errors import BadUserInputError
+from gateway.core.nhs import check_digit
+from gateway.web.notices import (
     MAX_BODY_BYTES,
     MAX_NHS_NUMBERS,
     SIGNATURE_HEADER,

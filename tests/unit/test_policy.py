@@ -4,11 +4,11 @@ import datetime as dt
 
 import pytest
 
-from connectors.facts import Address, SourceFacts
-from connectors.facts import Service as ServiceFacts
-from gateway.policy import GUARDED, Access, ChildState, Scope, decide, is_servable
-from gateway.policy.decide import age_on
-from gateway.policy.table import load_table
+from gateway.core.facts import Address, SourceFacts
+from gateway.core.facts import Service as ServiceFacts
+from gateway.core.policy import GUARDED, Access, ChildState, Scope, decide, is_servable
+from gateway.core.policy.decide import age_on
+from gateway.core.policy.table import load_table
 
 ALL = frozenset(Scope)
 SERVICES = (

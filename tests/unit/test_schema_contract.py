@@ -4,7 +4,7 @@ from pathlib import Path
 
 from graphql import GraphQLObjectType, GraphQLSchema
 
-from gateway.policy import FIELD_POLICY
+from gateway.core.policy import FIELD_POLICY
 from resolvers.query import Query
 from resolvers.schema import public_schema
 
@@ -45,12 +45,12 @@ def _output_fields() -> set[str]:
 
 def test_every_schema_field_has_a_policy_row():
     missing = _output_fields() - set(FIELD_POLICY)
-    assert not missing, f"schema fields without a row in gateway/policy/fields.toml: {missing}"
+    assert not missing, f"schema fields without a row in gateway/core/policy/fields.toml: {missing}"
 
 
 def test_every_policy_row_names_a_schema_field():
     stale = set(FIELD_POLICY) - _output_fields()
-    assert not stale, f"rows in gateway/policy/fields.toml naming no schema field: {stale}"
+    assert not stale, f"rows in gateway/core/policy/fields.toml naming no schema field: {stale}"
 
 
 def _between(text: str, name: str) -> str:
@@ -58,7 +58,7 @@ def _between(text: str, name: str) -> str:
 
 
 def test_readme_shows_the_policy_table():
-    from gateway.policy.render import markdown_fields, markdown_purposes
+    from gateway.core.policy.render import markdown_fields, markdown_purposes
 
     readme = (SCHEMA_FILE.parent / "README.md").read_text(encoding="utf-8")
     assert _between(readme, "policy-fields") == markdown_fields()

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from gateway.errors import BadUserInputError
+from gateway.core.errors import BadUserInputError
 from gateway.lookup.search import parse_search
 
 TODAY = dt.date(2026, 11, 24)

@@ -1,0 +1,89 @@
+"""From what a request did to durable audit events and the privacy officer's alerts.
+
+Runs after execution and before the response leaves: the audit events of
+every child looked up (released or refused) are made durable first; if that
+fails, no data is released. Then alerts go out for the releases the privacy
+officer watches (a shielded child's location, a sensitive service).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from gateway.accountability.audit import AuditEvent, child_pseudonym
+from gateway.alerts import Alert
+from gateway.core.policy import GUARDED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from gateway.accountability.audit import AuditLog
+    from gateway.accountability.notes import ChildAccess
+    from gateway.alerts import AlertSink
+    from gateway.auth.caller import Caller
+    from gateway.limits.budgets import Budgets
+
+__all__ = ["Accountability"]
+
+_LOCATION = frozenset(key for key, rule in GUARDED.items() if rule.reveals_location)
+
+
+class Accountability:
+    """Turns a request's `ChildAccess` notes into audit events and alerts."""
+
+    def __init__(self, audit: AuditLog, alerts: AlertSink, budgets: Budgets,
+                 pseudonym_secret: str, pseudonymise_subject: Callable[[str], str]) -> None:
+        self.audit = audit
+        self.budgets = budgets
+        self._alerts = alerts
+        self._secret = pseudonym_secret
+        self._subject = pseudonymise_subject
+
+    def child(self, nhs_number: str) -> str:
+        """The keyed pseudonym of a child, as the audit log and budgets know it."""
+        return child_pseudonym(self._secret, nhs_number)
+
+    async def charge(self, caller: Caller, nhs_number: str, request_id: str) -> None:
+        """Count a looked-up child against the caller's budgets (raises when over)."""
+        await self.budgets.charge(subject=caller.subject, organisation=caller.organisation,
+                                  roles=caller.roles, child=self.child(nhs_number),
+                                  request_id=request_id)
+
+    async def history(self, nhs_number: str, limit: int) -> list[AuditEvent]:
+        """The audit log's events about one child, newest first."""
+        return await self.audit.for_child(self.child(nhs_number), limit)
+
+    def _event(self, caller: Caller, request_id: str, access: ChildAccess,
+               at: dt.datetime) -> AuditEvent:
+        return AuditEvent(
+            at=at, request_id=request_id, action=access.action, outcome=access.outcome,
+            subject=caller.subject, organisation=caller.organisation, client_id=caller.client_id,
+            purpose=access.purpose, case_reference=access.case_reference,
+            child=None if access.nhs_number is None else self.child(access.nhs_number),
+            released=tuple(sorted(access.released)),
+            withheld=tuple(sorted(access.withheld.items())), sources=access.sources)
+
+    async def record(self, caller: Caller, request_id: str,
+                     accesses: Sequence[ChildAccess]) -> None:
+        """Make the request's events durable (raises AuditUnavailableError), then alert."""
+        if not accesses:
+            return
+        at = dt.datetime.now(dt.UTC)
+        await self.audit.record([self._event(caller, request_id, a, at) for a in accesses])
+        for access in accesses:
+            for kind in self._alert_kinds(access):
+                await self._alerts.emit(Alert(
+                    kind=kind, at=at, request_id=request_id,
+                    subject=self._subject(caller.subject), organisation=caller.organisation,
+                    child=None if access.nhs_number is None else self.child(access.nhs_number),
+                    purpose=access.purpose, detail={}))
+
+    @staticmethod
+    def _alert_kinds(access: ChildAccess) -> list[str]:
+        kinds = []
+        if access.shielded and access.released & _LOCATION:
+            kinds.append("shielded_location_revealed")
+        if access.sensitive_released:
+            kinds.append("sensitive_service_released")
+        return kinds

@@ -1,0 +1,103 @@
+"""Request-rate limits per subject and per client: GCRA, decided in one Redis call.
+
+The generic cell rate algorithm keeps one number per key, the theoretical
+arrival time (TAT) of the next request: each request moves it on by the
+emission interval (a minute over the per-minute rate), and a request is refused
+when the TAT would run more than `burst` intervals ahead of now. A refused
+request moves nothing, and the subject's and the client's limits are checked
+together, so one refusal never spends the other's allowance.
+
+If Redis fails, the same algorithm runs in this process until the back-off ends.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from gateway.core.errors import RateLimitedError
+from gateway.limits.budget_scripts import GCRA
+from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import redis.asyncio as aioredis
+
+    from gateway.settings import BudgetSettings
+
+__all__ = ["RateLimiter"]
+
+_PRUNE_AT = 100_000
+"""In-process keys kept before expired ones are swept (only while Redis is away)."""
+
+
+def _interval_ms(per_minute: int) -> int:
+    return max(1, round(60_000 / per_minute))
+
+
+class _LocalGcra:
+    """The in-process stand-in for the GCRA script: same rule, one dict of TATs."""
+
+    def __init__(self) -> None:
+        self._tats: dict[str, int] = {}
+
+    def wait_ms(self, keys: Sequence[str], limits: Sequence[tuple[int, int]], now: int) -> int:
+        tats = [max(self._tats.get(key, now), now) + interval
+                for key, (interval, _) in zip(keys, limits, strict=True)]
+        wait = max(tat - now - burst * interval
+                   for tat, (interval, burst) in zip(tats, limits, strict=True))
+        if wait > 0:
+            return wait
+        if len(self._tats) >= _PRUNE_AT:
+            self._tats = {k: t for k, t in self._tats.items() if t > now}
+        self._tats.update(zip(keys, tats, strict=True))
+        return 0
+
+
+class RateLimiter:
+    """Refuses a request when its subject or its client is over its per-minute rate.
+
+    Keys are `{key_prefix}r:s:{HMAC of subject}` and `{key_prefix}r:c:{HMAC of client}`,
+    each holding a TAT in ms that expires when it is no longer ahead of now.
+    """
+
+    def __init__(self, settings: BudgetSettings, redis: aioredis.Redis | None, key_prefix: str,
+                 secret: str, clock: Callable[[], float] = time.time, *,
+                 retry_seconds: float = 5.0) -> None:
+        self._limits = ((_interval_ms(settings.subject_requests_per_minute), settings.burst),
+                        (_interval_ms(settings.client_requests_per_minute), settings.burst))
+        self._prefix = f"{key_prefix}r:"
+        self._hash = KeyHasher(secret, "rate-limit-keys")
+        self._clock = clock
+        self._backoff = Backoff("rate limits", retry_seconds, clock)
+        self._local = _LocalGcra()
+        self._redis = redis
+        self._script = redis.register_script(GCRA) if redis is not None else None
+
+    @property
+    def status(self) -> str:
+        """"degraded" while Redis is failing and limits hold per process only, else "ok"."""
+        return "degraded" if self._redis is not None and self._backoff.down else "ok"
+
+    async def check(self, *, subject: str, client_id: str) -> None:
+        """Count one request; raises `RateLimitedError` (nothing counted) when over a limit."""
+        now = int(self._clock() * 1000)
+        keys = (f"{self._prefix}s:{self._hash('subject', subject)}",
+                f"{self._prefix}c:{self._hash('client', client_id)}")
+        wait = await self._wait_ms(keys, now)
+        if wait > 0:
+            raise RateLimitedError(retry_after=max(1, math.ceil(wait / 1000)))
+
+    async def _wait_ms(self, keys: Sequence[str], now: int) -> int:
+        if self._script is None or self._backoff.down:
+            return self._local.wait_ms(keys, self._limits, now)
+        try:
+            reply = await self._script(
+                keys=list(keys), args=[now, *(v for limit in self._limits for v in limit)])
+        except REDIS_FAILURES as exc:
+            self._backoff.failed(exc)
+            return self._local.wait_ms(keys, self._limits, now)
+        self._backoff.succeeded()
+        return int(reply)

@@ -1,0 +1,39 @@
+"""`create_app(settings)`: the ASGI application, its routes and its lifespan."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from gateway.web.health import healthz, readyz
+from gateway.web.http import graphql_endpoint
+from gateway.web.notices import notice_endpoint
+from gateway.web.runtime import open_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from gateway.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The gateway app; resources open on startup and close on shutdown (lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/notices/{connector}", notice_endpoint, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

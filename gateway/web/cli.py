@@ -1,0 +1,138 @@
+"""The `contactpoint` command: serve, demo, dev-token, audit, connector check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+from pathlib import Path
+
+from gateway.settings import ConfigError, load_settings
+from gateway.web.connector_cli import add_connector_parser
+
+__all__ = ["main"]
+
+
+def _tune_gc() -> None:
+    """Fewer, later collections: start-up objects frozen, a larger young generation."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from connectors.manifest import ManifestError
+    from connectors.registry import resolve_manifests
+    from gateway.logs import configure_logging
+    from gateway.web.app import create_app
+
+    try:
+        settings = load_settings(args.config)
+        resolve_manifests(settings)
+    except (ConfigError, ManifestError) as exc:
+        print(f"contactpoint serve: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging()
+    _tune_gc()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
+                log_level="warning", server_header=False)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.web.demo import fixtures_json, run
+
+    if args.fixtures:
+        print(fixtures_json(seed=args.seed, size=args.children))  # noqa: T201
+        return 0
+    return asyncio.run(run(host=args.host, port=args.port, seed=args.seed,
+                           size=args.children, latency_ms=args.latency_ms))
+
+
+def _dev_token(args: argparse.Namespace) -> int:
+    from gateway.auth.devissuer import mint_dev_token
+
+    amr = [v for part in (args.amr or []) for v in part.replace(",", " ").split()]
+    extra = {"subject_nhs_number": args.subject_nhs} if args.subject_nhs else None
+    print(mint_dev_token(subject=args.sub, scopes=args.scope, amr=amr or None,  # noqa: T201
+                         organisation=args.org, client_id=args.client, ttl_seconds=args.ttl,
+                         roles=args.role, extra_claims=extra))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from gateway.accountability.audit import commands
+
+    if args.audit_command == "verify":
+        return commands.verify_command(args.config)
+    if args.audit_command == "export":
+        return commands.export_command(args.config, args.out, fhir=args.fhir)
+    return commands.init_db_command(args.admin_dsn, args.gateway_role)
+
+
+def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="check, export or set up the audit log")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser("verify", help="check the whole log; name the first bad event")
+    export = actions.add_parser("export", help="write the log as JSON lines")
+    for action in (verify, export):
+        action.add_argument("--config", type=Path, default=None,
+                            help="TOML configuration (default: $CONTACTPOINT_CONFIG)")
+    export.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    export.add_argument("--fhir", action="store_true", help="FHIR AuditEvent resources instead")
+    init_db = actions.add_parser("init-db", help="create the PostgreSQL schema and gateway role")
+    init_db.add_argument("--admin-dsn", required=True, help="a role that may create roles")
+    init_db.add_argument("--gateway-role", required=True,
+                         help="the LOGIN role the gateway connects as (INSERT and SELECT only)")
+    audit.set_defaults(run=_audit)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contactpoint", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway from a configuration file")
+    serve.add_argument("--config", type=Path, default=None,
+                       help="TOML configuration (default: $CONTACTPOINT_CONFIG)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="gateway + simulated local systems + token issuer")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--fixtures", action="store_true",
+                      help="print example children's NHS numbers as JSON and exit")
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--children", type=int, default=10_000)
+    demo.add_argument("--latency-ms", type=float, default=0.0,
+                      help="fixed latency added by each simulated system")
+    demo.set_defaults(run=_demo)
+
+    token = commands.add_parser("dev-token", help="print a token the demo gateway accepts")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--scope", required=True, help='space-separated, e.g. "child.identity.read"')
+    token.add_argument("--amr", action="append",
+                       help="authentication methods, e.g. mfa (without one, the token is refused)")
+    token.add_argument("--org", default="demo-org")
+    token.add_argument("--client", default="demo-client")
+    token.add_argument("--ttl", type=int, default=600)
+    token.add_argument("--role", action="append", help="a role (chooses the budget)")
+    token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
+    token.set_defaults(run=_dev_token)
+    _audit_parser(commands)
+    add_connector_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""`python -m gateway.web.democlient`: find a demo child (`--fixture`: ordinary), print it.
+
+Shows the two calls a partner agency makes (findChildren, then child) against
+a running `contactpoint demo`, with a development token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.request
+from typing import Any
+
+from gateway.auth.devissuer import mint_dev_token
+from gateway.web.demo import DEMO_SCOPES, fixtures_json
+
+FIND = """query Find($search: ChildSearch!) {
+  findChildren(search: $search, purpose: SAFEGUARDING) { id name { given family } dateOfBirth }
+}"""
+RECORD = """query Record($id: ID!) {
+  child(id: $id, purpose: SAFEGUARDING, caseReference: "DEMO-1") {
+    name { given family } dateOfBirth shielded
+    address { lines postcode }
+    carers { name { given family } relationship phone }
+    education { school { name code phone } }
+    primaryCare { practice { name code phone } }
+    services { kind name contact source sources }
+    sources { connector status fromCache }
+    provenance { field sources disagreeing unavailable }
+  }
+}"""
+
+
+def _post(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 -- the URL is the local demo's, given by the user
+        url, data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        body: dict[str, Any] = json.load(response)
+    return body
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql")
+    parser.add_argument("--fixture", default="ordinary")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--children", type=int, default=10_000)
+    args = parser.parse_args()
+    nhs = json.loads(fixtures_json(args.seed, args.children))[args.fixture]
+    token = mint_dev_token("demo-practitioner", DEMO_SCOPES, amr=["mfa"], organisation="demo-org",
+                           client_id="demo-client", ttl_seconds=300)
+    found = _post(args.url, token, FIND, {"search": {"nhsNumber": nhs}})
+    print(json.dumps(found, indent=2))  # noqa: T201
+    matches = (found.get("data") or {}).get("findChildren") or []
+    if not matches:
+        return 1
+    print(json.dumps(_post(args.url, token, RECORD, {"id": matches[0]["id"]}), indent=2))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The `/graphql` endpoint: GraphQL-over-HTTP, authenticated before anything is executed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from gateway.auth.errors import JwksUnavailableError
+from gateway.core.errors import (
+    AuditUnavailableError,
+    BadUserInputError,
+    GatewayError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
+from gateway.logs import exception_summary
+from gateway.lookup.pipeline import Lookup
+from gateway.web.responses import GRAPHQL_RESPONSE, JSON, error_response, result_response
+from resolvers.context import RequestContext
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from gateway.auth.caller import Caller
+    from gateway.web.runtime import Runtime
+
+__all__ = ["graphql_endpoint"]
+
+log = logging.getLogger("gateway.access")
+
+_ACCEPT_JSON = {JSON, "application/*", "*/*"}
+
+
+class _BodyError(GatewayError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.extensions["code"] = code
+
+
+def _negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header; None when neither is acceptable."""
+    if not accept:
+        return JSON
+    ranges = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if GRAPHQL_RESPONSE in ranges:
+        return GRAPHQL_RESPONSE
+    return JSON if ranges & _ACCEPT_JSON else None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        raise _BodyError(415, "BAD_USER_INPUT", "Send the request as application/json.")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadUserInputError("The request body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise BadUserInputError("Send one JSON object; batches are not accepted.")
+    query, variables, operation = (payload.get("query"), payload.get("variables"),
+                                   payload.get("operationName"))
+    if not isinstance(query, str) or not query.strip():
+        raise BadUserInputError("`query` must be a non-empty string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadUserInputError("`variables` must be a JSON object.")
+    if operation is not None and not isinstance(operation, str):
+        raise BadUserInputError("`operationName` must be a string.")
+    return query, variables, operation
+
+
+def _refusal(exc: GatewayError, request_id: str, media_type: str,
+             headers: dict[str, str] | None = None) -> Response:
+    """A refusal before or instead of a GraphQL result, with the error's own HTTP status."""
+    return error_response(exc.http_status, exc.code, exc.message, request_id, media_type, headers)
+
+
+def _context(runtime: Runtime, caller: Caller, request_id: str) -> RequestContext:
+    return RequestContext(caller=caller, lookup=Lookup(runtime.services, caller, request_id),
+                          request_id=request_id)
+
+
+async def _handle(request: Request, runtime: Runtime, request_id: str) -> Response:
+    development = runtime.settings.development
+    if request.method == "GET":
+        if development and "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(get_graphql_ide_html())
+        return error_response(405, "BAD_USER_INPUT", "Use POST.", request_id,
+                              headers={"Allow": "POST"})
+    media_type = _negotiate(request.headers.get("accept"))
+    if media_type is None:
+        return error_response(406, "BAD_USER_INPUT",
+                              f"Accept {GRAPHQL_RESPONSE} or {JSON}.", request_id)
+    try:
+        body = await _read_body(request, runtime.settings.limits.max_body_bytes)
+        caller = await runtime.validator.authenticate(request.headers.get("authorization"))
+        query, variables, operation = _payload(body)
+    except _BodyError as exc:
+        return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
+                              media_type)
+    except UnauthenticatedError as exc:
+        return _refusal(exc, request_id, media_type,
+                        {"WWW-Authenticate": 'Bearer realm="contactpoint"'})
+    except JwksUnavailableError as exc:
+        return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
+    except BadUserInputError as exc:
+        return _refusal(exc, request_id, media_type)
+    request.state.caller = runtime.pseudonym(caller.subject)
+    try:
+        await runtime.rate_limiter.check(subject=caller.subject, client_id=caller.client_id)
+    except RateLimitedError as exc:
+        return _refusal(exc, request_id, media_type, {"Retry-After": str(exc.retry_after)})
+    context = _context(runtime, caller, request_id)
+    result = await runtime.schema.execute(query, variable_values=variables,
+                                          context_value=context, operation_name=operation)
+    try:
+        # Durable before release: no byte of the result leaves until this returns.
+        await runtime.accountability.record(caller, request_id, context.accesses)
+    except AuditUnavailableError as exc:
+        return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
+    return result_response(result, media_type, request_id, development=development)
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    """Handle one GraphQL request; never lets an exception reach the client."""
+    runtime: Runtime = request.app.state.runtime
+    request_id = uuid.uuid4().hex
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _handle(request, runtime, request_id)
+        status = response.status_code
+    except Exception as exc:  # noqa: BLE001 -- the last line of defence; logged without message
+        log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
+            "request %s failed: %s", request_id, exception_summary(exc))
+        return error_response(500, "INTERNAL_SERVER_ERROR", "Internal error.", request_id)
+    finally:
+        log.info("request %s status=%d ms=%.1f caller=%s", request_id, status,
+                 (time.perf_counter() - started) * 1000, getattr(request.state, "caller", "-"))
+    return response

@@ -1,0 +1,82 @@
+"""Turning execution results into GraphQL-over-HTTP responses with stable error codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from gateway.core.errors import AccessBudgetExceededError
+
+if TYPE_CHECKING:
+    from graphql import GraphQLError
+    from strawberry.types import ExecutionResult
+
+__all__ = ["GRAPHQL_RESPONSE", "JSON", "error_response", "result_response"]
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+# Messages of strawberry's / graphql-core's shape limits (pinned by tests). "Validation
+# aborted" is graphql-core's own budget for overlapping-field checks (many repeated fields).
+_TOO_COMPLEX = re.compile(
+    r"exceeds maximum operation depth|aliases found\. Allowed|Document contains more than \d+ "
+    r"tokens|look up at most|^Validation aborted")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _code(error: GraphQLError) -> str:
+    if _TOO_COMPLEX.search(error.message):
+        return "QUERY_TOO_COMPLEX"
+    return "BAD_USER_INPUT"
+
+
+def format_error(error: GraphQLError, *, development: bool) -> dict[str, Any]:
+    """The error's JSON, with an `extensions.code` always present and no suggestions."""
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    extensions.setdefault("code", _code(error))
+    formatted["extensions"] = extensions
+    if not development:
+        formatted["message"] = _SUGGESTION.sub("", formatted["message"])
+    return formatted
+
+
+def _is_request_error(errors: list[GraphQLError]) -> bool:
+    """Parse, validation and variable errors: execution never started, so no `data`."""
+    return bool(errors) and all(e.path is None for e in errors)
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def result_response(result: ExecutionResult, media_type: str, request_id: str, *,
+                    development: bool) -> Response:
+    """200 with `data` once execution started; 400 for request errors in the new media type."""
+    errors = list(result.errors or [])
+    body: dict[str, Any] = {}
+    over_budget = AccessBudgetExceededError.code
+    status = (AccessBudgetExceededError.http_status
+              if any(e.extensions and e.extensions.get("code") == over_budget for e in errors)
+              else 200)
+    if _is_request_error(errors):
+        status = 400 if media_type == GRAPHQL_RESPONSE else 200
+    else:
+        body["data"] = result.data
+    if errors:
+        body["errors"] = [format_error(e, development=development) for e in errors]
+    headers = {**_HEADERS, "X-Request-Id": request_id}
+    return Response(_dump(body), status, headers, media_type=media_type)
+
+
+def error_response(status: int, code: str, message: str, request_id: str,
+                   media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+    """A response for a failure before GraphQL execution (auth, body, media type)."""
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    all_headers = {**_HEADERS, "X-Request-Id": request_id, **(headers or {})}
+    return Response(_dump(body), status, all_headers, media_type=media_type)

@@ -1,0 +1,136 @@
+"""The resources one gateway process owns for its lifetime, opened and closed together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+
+from connectors.registry import build_connector, close_all, resolve_manifests
+from gateway.accountability.audit import open_audit_log
+from gateway.accountability.recorder import Accountability
+from gateway.alerts import open_alert_sink
+from gateway.auth.jwks import JwksCache
+from gateway.auth.tokens import TokenValidator
+from gateway.cache import CacheSealer, MemoryStore, RedisStore
+from gateway.core.merge import MergeRules, SourceTraits
+from gateway.core.policy import DEFAULT_PURPOSES, Scope
+from gateway.crypto.ids import ChildIdCodec
+from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.limits.budgets import Budgets
+from gateway.limits.ratelimit import RateLimiter
+from gateway.lookup.pipeline import LookupServices
+from gateway.lookup.sources import Sources
+from resolvers.schema import build_schema
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    import strawberry
+
+    from connectors.base import Connector
+    from connectors.manifest import Manifest
+    from gateway.cache import CacheStore
+    from gateway.settings import CacheSettings, Settings
+
+__all__ = ["Runtime", "london_today", "merge_rules", "open_runtime", "purpose_table"]
+
+_LONDON = ZoneInfo("Europe/London")
+
+
+def london_today() -> dt.date:
+    """Today's date in England, which decides birthdays (the 18+ rule)."""
+    return dt.datetime.now(_LONDON).date()
+
+
+def purpose_table(settings: Settings) -> dict[str, frozenset[Scope]]:
+    """The configured purpose table, or the policy file's default."""
+    if settings.purposes is None:
+        return dict(DEFAULT_PURPOSES)
+    return {p: frozenset(Scope(s) for s in scopes) for p, scopes in settings.purposes.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a request handler needs that outlives the request."""
+
+    settings: Settings
+    schema: strawberry.Schema
+    validator: TokenValidator
+    jwks: JwksCache
+    store: CacheStore
+    connectors: dict[str, Connector]
+    manifests: tuple[Manifest, ...]
+    services: LookupServices
+    pseudonym: Pseudonymiser
+    accountability: Accountability
+    rate_limiter: RateLimiter
+
+
+def _redis(settings: CacheSettings) -> aioredis.Redis | None:
+    if settings.redis_url is None:
+        return None
+    return aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds, retry_on_timeout=False)
+
+
+def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules:
+    """How the configured systems' answers are merged (traits from their manifests)."""
+    traits = {m.name: SourceTraits(m.facts, m.records_shielding, m.membership_sensitive)
+              for m in manifests}
+    return MergeRules(traits, dict(settings.merge.authority))
+
+
+def _services(settings: Settings, connectors: dict[str, Connector], rules: MergeRules,
+              store: CacheStore, accountability: Accountability) -> LookupServices:
+    sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
+    sources = Sources(connectors, store, sealer, rules, london_today)
+    return LookupServices(
+        sources=sources,
+        ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
+        today=london_today, max_children_per_request=settings.limits.max_children_per_request,
+        purposes=purpose_table(settings), charge=accountability.charge,
+        access_history=accountability.history)
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Open connectors, Redis, audit log, alert sink and JWKS cache; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        manifests = tuple(resolve_manifests(settings))
+        connectors = {m.name: build_connector(m) for m in manifests}
+        stack.push_async_callback(close_all, connectors)
+        client = _redis(settings.cache)
+        cache = settings.cache
+        store: CacheStore = (MemoryStore(cache.memory_max_entries) if client is None
+                             else RedisStore(client, cache.redis_retry_seconds))
+        stack.push_async_callback(store.close)
+        jwks = JwksCache(settings.auth)
+        stack.push_async_callback(jwks.close)
+        pseudonym = Pseudonymiser(settings.ids.secret.get_secret_value())
+        alerts = open_alert_sink(settings.alerts, pseudonym)
+        stack.push_async_callback(alerts.close)
+        audit = await open_audit_log(settings.audit)
+        stack.push_async_callback(audit.close)
+        secret = cache.secret.get_secret_value()
+        budgets = Budgets(settings.budgets, client, cache.key_prefix, secret, alerts,
+                          pseudonym=pseudonym, retry_seconds=cache.redis_retry_seconds)
+        accountability = Accountability(audit, alerts, budgets,
+                                        settings.audit.pseudonym_secret.get_secret_value(),
+                                        pseudonym)
+        yield Runtime(
+            settings=settings,
+            schema=build_schema(settings.limits, development=settings.development),
+            validator=TokenValidator(settings.auth, jwks,
+                                     allow_development_key=settings.development),
+            jwks=jwks, store=store, connectors=connectors, manifests=manifests,
+            services=_services(settings, connectors, merge_rules(settings, manifests), store,
+                               accountability),
+            pseudonym=pseudonym, accountability=accountability,
+            rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
+                                     retry_seconds=cache.redis_retry_seconds))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.accountability.notes import ChildAccess
-    from gateway.auth.caller import Caller
+    from gateway.core.caller import Caller
     from gateway.lookup.pipeline import Lookup, LookupServices
 
 __all__ = ["RequestContext"]

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from gateway.accountability.audit import AuditLog
     from gateway.accountability.notes import ChildAccess
     from gateway.alerts import AlertSink
-    from gateway.auth.caller import Caller
-    from gateway.limits.budgets import Budgets
+    from gateway.core.caller import Caller
 
 __all__ = ["Accountability"]
 
@@ -32,10 +31,9 @@ _LOCATION = frozenset(key for key, rule in GUARDED.items() if rule.reveals_locat
 class Accountability:
     """Turns a request's `ChildAccess` notes into audit events and alerts."""
 
-    def __init__(self, audit: AuditLog, alerts: AlertSink, budgets: Budgets,
+    def __init__(self, audit: AuditLog, alerts: AlertSink,
                  pseudonym_secret: str, pseudonymise_subject: Callable[[str], str]) -> None:
         self.audit = audit
-        self.budgets = budgets
         self._alerts = alerts
         self._secret = pseudonym_secret
         self._subject = pseudonymise_subject
@@ -43,12 +41,6 @@ class Accountability:
     def child(self, nhs_number: str) -> str:
         """The keyed pseudonym of a child, as the audit log and budgets know it."""
         return child_pseudonym(self._secret, nhs_number)
-
-    async def charge(self, caller: Caller, nhs_number: str, request_id: str) -> None:
-        """Count a looked-up child against the caller's budgets (raises when over)."""
-        await self.budgets.charge(subject=caller.subject, organisation=caller.organisation,
-                                  roles=caller.roles, child=self.child(nhs_number),
-                                  request_id=request_id)
 
     async def history(self, nhs_number: str, limit: int) -> list[AuditEvent]:
         """The audit log's events about one child, newest first."""

@@ -8,10 +8,10 @@ shutdown. `TokenRejectedError` (an `UnauthenticatedError`) means 401;
 
 from __future__ import annotations
 
-from gateway.auth.caller import Caller
 from gateway.auth.errors import JwksUnavailableError, TokenRejectedError
 from gateway.auth.jwks import JwksCache, JwksStatus
 from gateway.auth.tokens import TokenValidator
+from gateway.core.caller import Caller
 
 __all__ = [
     "Caller",

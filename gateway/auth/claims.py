@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from joserfc.errors import ClaimError
 from joserfc.jwt import JWTClaimsRegistry
 
-from gateway.auth.caller import Caller
 from gateway.auth.errors import TokenRejectedError
+from gateway.core.caller import Caller
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

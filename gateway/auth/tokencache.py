@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.auth.caller import Caller
+    from gateway.core.caller import Caller
 
 __all__ = ["TokenCache"]
 

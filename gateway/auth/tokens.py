@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from joserfc.jwk import Key
 
-    from gateway.auth.caller import Caller
     from gateway.auth.jwks import JwksCache
+    from gateway.core.caller import Caller
     from gateway.settings import AuthSettings
 
 __all__ = [

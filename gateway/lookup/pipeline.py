@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from gateway.accountability.audit import AuditEvent
-    from gateway.auth.caller import Caller
+    from gateway.core.caller import Caller
     from gateway.core.merge import Merged
     from gateway.core.policy import ChildState, Decision, Scope
     from gateway.crypto.ids import ChildIdCodec

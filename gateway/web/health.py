@@ -72,7 +72,7 @@ async def _report(runtime: Runtime) -> tuple[int, dict[str, Any]]:
         "auth": {"jwks": keys},
         "audit": {"store": runtime.settings.audit.store,
                   "status": audit.status if audit_ok else "unavailable"},
-        "budgets": {"status": runtime.accountability.budgets.status},
+        "budgets": {"status": runtime.budgets.status},
         "connectors": connectors,
     }
     return (200 if ready else 503), body

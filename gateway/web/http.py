@@ -27,7 +27,7 @@ from resolvers.context import RequestContext
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from gateway.auth.caller import Caller
+    from gateway.core.caller import Caller
     from gateway.web.runtime import Runtime
 
 __all__ = ["graphql_endpoint"]

@@ -22,6 +22,7 @@ from gateway.core.policy import DEFAULT_PURPOSES, Scope
 from gateway.crypto.ids import ChildIdCodec
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.limits.budgets import Budgets
+from gateway.limits.charger import ChildCharger
 from gateway.limits.ratelimit import RateLimiter
 from gateway.lookup.pipeline import LookupServices
 from gateway.lookup.sources import Sources
@@ -68,6 +69,7 @@ class Runtime:
     services: LookupServices
     pseudonym: Pseudonymiser
     accountability: Accountability
+    budgets: Budgets
     rate_limiter: RateLimiter
 
 
@@ -87,14 +89,15 @@ def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules
 
 
 def _services(settings: Settings, connectors: dict[str, Connector], rules: MergeRules,
-              store: CacheStore, accountability: Accountability) -> LookupServices:
+              store: CacheStore, accountability: Accountability,
+              budgets: Budgets) -> LookupServices:
     sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
     sources = Sources(connectors, store, sealer, rules, london_today)
     return LookupServices(
         sources=sources,
         ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
         today=london_today, max_children_per_request=settings.limits.max_children_per_request,
-        purposes=purpose_table(settings), charge=accountability.charge,
+        purposes=purpose_table(settings), charge=ChildCharger(budgets, accountability.child),
         access_history=accountability.history)
 
 
@@ -120,7 +123,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         secret = cache.secret.get_secret_value()
         budgets = Budgets(settings.budgets, client, cache.key_prefix, secret, alerts,
                           pseudonym=pseudonym, retry_seconds=cache.redis_retry_seconds)
-        accountability = Accountability(audit, alerts, budgets,
+        accountability = Accountability(audit, alerts,
                                         settings.audit.pseudonym_secret.get_secret_value(),
                                         pseudonym)
         yield Runtime(
@@ -130,7 +133,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                      allow_development_key=settings.development),
             jwks=jwks, store=store, connectors=connectors, manifests=manifests,
             services=_services(settings, connectors, merge_rules(settings, manifests), store,
-                               accountability),
-            pseudonym=pseudonym, accountability=accountability,
+                               accountability, budgets),
+            pseudonym=pseudonym, accountability=accountability, budgets=budgets,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                      retry_seconds=cache.redis_retry_seconds))

@@ -28,6 +28,7 @@ reads each item with its fields.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,20 +77,27 @@ _SERVICE = _Obj({"kind": "text", "name": "text", "sensitive": "bool", "consent_r
                  "contact": "text"}, Service,
                 frozenset({"kind", "name", "sensitive", "consent_recorded"}))
 
-# Every fact a record can state, with its shape; lists hold items of an object shape.
-_FACTS: dict[str, Leaf | _Obj | tuple[_Obj]] = {
-    "nhs_number": "nhs",
-    "name": _NAME,
-    "date_of_birth": "date",
-    "gender": "gender",
-    "address": _ADDRESS,
-    "carers": (_CARER,),
-    "school": _ORGANISATION,
-    "practice": _ORGANISATION,
-    "services": (_SERVICE,),
-    "shielded": "bool",
-    "retention_consent": "bool",
+# The shape of each kind of value a `SourceFacts` attribute may hold, by its annotation.
+_SHAPES: dict[str, Leaf | _Obj | tuple[_Obj]] = {
+    "str": "text", "dt.date": "date", "bool": "bool", "PersonName": _NAME, "Address": _ADDRESS,
+    "Organisation": _ORGANISATION, "tuple[Carer, ...]": (_CARER,),
+    "tuple[Service, ...]": (_SERVICE,), "tuple[str, ...]": "texts",
 }
+# Facts whose values are narrower than their Python type.
+_NARROWER: dict[str, Leaf] = {"nhs_number": "nhs", "gender": "gender"}
+
+
+def _fact_shapes() -> dict[str, Leaf | _Obj | tuple[_Obj]]:
+    """Every fact a record can state, with its shape, read off `SourceFacts` itself (so a
+    new fact there is mappable by every manifest without a change here)."""
+    shapes: dict[str, Leaf | _Obj | tuple[_Obj]] = {}
+    for fact in dataclasses.fields(SourceFacts):
+        annotation = str(fact.type).removesuffix(" | None")
+        shapes[fact.name] = _NARROWER.get(fact.name) or _SHAPES[annotation]
+    return shapes
+
+
+_FACTS = _fact_shapes()
 FACT_NAMES = frozenset(_FACTS) - {"nhs_number"}
 """The facts a system may declare it provides."""
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from gateway.core.merge import SINGLE_FACTS
+
 __all__ = [
     "AlertSettings",
     "AuditSettings",
@@ -111,10 +113,6 @@ class ConnectorSettings(_Frozen):
     max_connections: Annotated[int | None, Field(ge=1, le=1_000)] = None
     notice_secret: SecretStr | None = Field(default=None, min_length=32)
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
-
-
-MERGED_FACTS = ("name", "date_of_birth", "gender", "address", "school", "practice",
-                "retention_consent")
 
 
 class MergeSettings(_Frozen):
@@ -219,9 +217,9 @@ class Settings(_Frozen):
         if len(set(names)) != len(names):
             raise ValueError("connector names must be unique")
         for fact, systems in self.merge.authority.items():
-            if fact not in MERGED_FACTS:
+            if fact not in SINGLE_FACTS:
                 raise ValueError(f"merge.authority.{fact}: not a single-valued fact (one of "
-                                 f"{', '.join(MERGED_FACTS)})")
+                                 f"{', '.join(SINGLE_FACTS)})")
             unknown = sorted(set(systems) - set(names))
             if unknown:
                 raise ValueError(f"merge.authority.{fact}: no configured system {unknown[0]!r}")

@@ -10,7 +10,7 @@ import strawberry
 from gateway.accountability.notes import ChildAccess
 from gateway.core import facts as f
 from gateway.core.errors import FieldWithheldError
-from gateway.core.policy import ChildState, Decision, Withheld
+from gateway.core.policy import FIELD_OF_FACT, ChildState, Decision, Withheld
 from gateway.lookup.sources import ChildSources
 from resolvers.types import (
     Address,
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Carer", "Child", "Service"]
 
-# The Child field each merged fact is released through (provenance names these).
-_FIELD_OF_FACT = {"name": "name", "date_of_birth": "dateOfBirth", "gender": "gender",
-                  "address": "address", "carers": "carers", "school": "education",
-                  "practice": "primaryCare", "services": "services"}
 
 
 def _release(access: ChildAccess, key: str, reason: Withheld | None) -> None:
@@ -181,7 +177,7 @@ class Child:
         decision, unnamed = self._decision, self._decision.unnamed
         entries = []
         for fact, where in self._state.provenance.items():
-            field = _FIELD_OF_FACT[fact]
+            field = FIELD_OF_FACT[fact]
             if f"Child.{field}" in decision.withheld:
                 continue
             sources = where.sources

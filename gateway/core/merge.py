@@ -16,7 +16,7 @@ Nothing any system says is lost or silently overruled:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.core.facts import Provenance, SourceFacts
@@ -42,8 +42,12 @@ __all__ = [
 ]
 
 Status = Literal["ok", "unavailable"]
-SINGLE_FACTS = ("name", "date_of_birth", "gender", "address", "school", "practice")
-LIST_FACTS = ("carers", "services")
+_OWN_RULES = frozenset({"nhs_number", "shielded", "retention_consent"})
+LIST_FACTS = tuple(f.name for f in fields(SourceFacts) if str(f.type).startswith("tuple["))
+"""Facts that are lists: merged as the union of every system's items."""
+SINGLE_FACTS = tuple(f.name for f in fields(SourceFacts)
+                     if f.name not in _OWN_RULES and f.name not in LIST_FACTS)
+"""Facts with one value: taken from the first system in the fact's precedence list."""
 
 
 def _fold(text: str | None) -> str:

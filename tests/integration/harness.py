@@ -24,7 +24,7 @@ from tests.auth.helpers import AUDIENCE, ISSUER, make_token
 ALL_SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
               "child.services.read child.sensitive.read child.shielded.read")
 REDIS_URL = "redis://127.0.0.1:6379/0"
-SYSTEMS = ("gp", "school", "council")
+SYSTEMS = ("gp", "school", "council", "youth_justice")
 CHILD_FIELDS = """id nhsNumber name { given family } dateOfBirth gender shielded
   address { lines postcode }
   carers { name { given family } relationship phone address { lines postcode } }

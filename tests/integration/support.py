@@ -32,8 +32,8 @@ SHIELDED = "child.shielded.read"
 CHILD_SCOPES = (IDENTITY, CONTACT, EDUCATION, HEALTH, SERVICES)
 SPECIAL_SCOPES = (SENSITIVE, SHIELDED)
 ALL_BUT_SHIELDED = " ".join((*CHILD_SCOPES, SENSITIVE))
-SYSTEMS: tuple[System, ...] = ("gp", "school", "council")
-KINDS = ("gp", "school", "council")
+SYSTEMS: tuple[System, ...] = ("gp", "school", "council", "youth_justice")
+KINDS = SYSTEMS
 
 # Nullable `Child` fields: selection and the scope that releases each.
 FIELDS: dict[str, tuple[str, str]] = {

@@ -33,7 +33,7 @@ async def test_a_release_is_audited_with_fields_sources_and_purpose(store_gatewa
     assert event.client_id == gateway.client_id
     assert set(event.released) == {"Child.name", "Child.education"}
     assert dict(event.withheld) == {"Child.address": "FORBIDDEN"}
-    assert event.sources == ("gp", "school", "council")
+    assert event.sources == ("gp", "school", "council", "youth_justice")
 
 
 async def test_refusals_and_searches_are_audited(store_gateway):

@@ -17,4 +17,4 @@ async def test_find_then_read_a_child_from_all_three_systems(gateway):
     assert child["primaryCare"]["practice"]["name"]
     assert child["services"]
     assert {s["connector"]: s["status"] for s in child["sources"]} == {
-        "gp": "ok", "school": "ok", "council": "ok"}
+        "gp": "ok", "school": "ok", "council": "ok", "youth_justice": "ok"}

@@ -18,7 +18,7 @@ async def test_healthz_and_readyz(gateway):
     assert body["cache"] == {"kind": "redis", "status": "ok", "note": None}
     assert body["auth"]["jwks"]["status"] == "ok"
     assert {name: c["status"] for name, c in body["connectors"].items()} == {
-        "gp": "ok", "school": "ok", "council": "ok"}
+        "gp": "ok", "school": "ok", "council": "ok", "youth_justice": "ok"}
 
 
 async def test_readyz_reports_a_down_connector_and_stays_ready(gateway):
@@ -29,8 +29,8 @@ async def test_readyz_reports_a_down_connector_and_stays_ready(gateway):
 
 
 async def test_readyz_unready_when_no_connector_answers(gateway):
-    for sim in (gateway.sims.gp, gateway.sims.school, gateway.sims.council):
-        sim.knobs.down = True
+    for name in gateway.sims.urls():
+        getattr(gateway.sims, name).knobs.down = True
     response = await gateway.client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == "unready"

@@ -25,6 +25,7 @@ from tests.integration.support import (
     IDENTITY,
     SENSITIVE,
     SERVICES,
+    SYSTEMS,
     expected_child,
     fields_of,
     fresh_nhs_numbers,
@@ -223,4 +224,4 @@ async def test_child_known_only_to_the_school_is_served_without_errors(gateway):
     assert served["primaryCare"] is None
     assert served["services"] is None
     assert fields_of(served) == expected_child(child)
-    assert sources_of(served) == dict.fromkeys(("gp", "school", "council"), ("ok", False))
+    assert sources_of(served) == dict.fromkeys(SYSTEMS, ("ok", False))

@@ -55,7 +55,7 @@ async def test_each_scope_alone_releases_exactly_its_fields(gateway, scope):
     if scope == IDENTITY:
         assert served["shielded"] is False
         assert {s["connector"]: s["status"] for s in served["sources"]} == {
-            "gp": "ok", "school": "ok", "council": "ok"}
+            "gp": "ok", "school": "ok", "council": "ok", "youth_justice": "ok"}
 
 
 @pytest.mark.parametrize("scope", CHILD_SCOPES)

@@ -107,7 +107,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("Carer", "address"): Rule(CONTACT, location=True),
     ("Service", "contact"): Rule(SERVICES, location=True),
 }
-SYSTEMS = ("gp", "school", "council")
+SYSTEMS = ("gp", "school", "council", "youth_justice")
 # README (merging): single values from the first system in order, lists the union of all
 # systems' items (here each list has one system); provenance lists released fields only.
 PROVENANCE_ORDER = ("name", "dateOfBirth", "gender", "address", "education", "primaryCare",
@@ -177,6 +177,14 @@ def system_view(child: Record, system: str) -> dict[str, Any] | None:
         return {"name": name, "dateOfBirth": born, "gender": child.gender,
                 "education": {"school": _organisation(s.urn, s.name, s.phone, s.address)},
                 "carers": carers}
+    if system == "youth_justice":
+        record = child.youth_justice
+        if record is None:
+            return None
+        orders = [({"kind": o.kind, "name": o.name, "sensitive": o.sensitive,
+                    "contact": o.contact}, o.consent_recorded) for o in record.orders]
+        return {"name": name, "dateOfBirth": born, "services": orders,
+                "shielded": record.restricted}
     if child.council is None:
         return None
     council = child.council
@@ -195,7 +203,7 @@ class Known:
     values: dict[str, Any]   # merged, first system in order gp, school, council
     shielded: bool
     retention: bool
-    services: list[tuple[dict[str, Any], bool]] | None  # (service, consent recorded)
+    services: list[tuple[dict[str, Any], bool]] | None  # (service with source, consent)
     stated_by: dict[str, str]  # field -> the first system in order stating it
 
     def servable(self, today: dt.date) -> bool:
@@ -211,19 +219,25 @@ class Known:
 
 
 def known(child: Record) -> Known | None:
-    views = [v for v in (system_view(child, s) for s in SYSTEMS) if v is not None]
-    if not views:
+    named = [(s, v) for s, v in ((s, system_view(child, s)) for s in SYSTEMS) if v is not None]
+    if not named:
         return None
+    views = [v for _, v in named]
     merged: dict[str, Any] = {}
     stated_by: dict[str, str] = {}
-    named = [(s, v) for s, v in ((s, system_view(child, s)) for s in SYSTEMS) if v is not None]
     for name in PROVENANCE_ORDER:
         stating = [(s, v[name]) for s, v in named if v.get(name) is not None]
         merged[name] = stating[0][1] if stating else None
         if stating:
             stated_by[name] = stating[0][0]
+    # README (merging): services are the union of every system's, each keeping its source
+    # (the systems here never state the same service twice).
+    services = None
+    if any(v.get("services") is not None for v in views):
+        services = [({**item, "source": s}, consent) for s, v in named
+                    for item, consent in v.get("services") or ()]
     return Known(child.nhs_number, merged, any(v.get("shielded") for v in views),
-                 any(v.get("retention") for v in views), merged.pop("services"), stated_by)
+                 any(v.get("retention") for v in views), services, stated_by)
 
 
 def visible_services(k: Known, access: Access) -> list[dict[str, Any]] | None:
@@ -455,16 +469,15 @@ class Reference:
         values["nhsNumber"] = k.nhs_number
         values["shielded"] = k.shielded
         visible = visible_services(k, access)
-        source = k.stated_by.get("services")
         values["services"] = None if visible is None else [
-            {**s, "source": source, "sources": [source]} for s in visible]
+            {**s, "sources": [s["source"]]} for s in visible]
         carers = k.values["carers"]
         values["carers"] = None if carers is None else [
             {**c, "sources": [k.stated_by["carers"]]} for c in carers]
         values["provenance"] = [
             {"field": name, "disagreeing": [], "unavailable": [],
-             "sources": ([source] if visible else []) if name == "services"
-             else [k.stated_by[name]]}
+             "sources": list(dict.fromkeys(s["source"] for s in visible or ()))
+             if name == "services" else [k.stated_by[name]]}
             for name in PROVENANCE_ORDER
             if name in k.stated_by
             and access.withheld(RULES[("Child", name)], k.shielded) is None]

@@ -154,3 +154,28 @@ def test_sensitive_services_need_a_purpose_that_permits_them(purpose, visible):
 def test_policy_file_errors(text, fragment):
     with pytest.raises(ValueError, match=fragment):
         load_table(text)
+
+
+def test_a_sensitive_row_must_name_the_list_it_filters():
+    table = ('[fields]\n"Child.services" = { scopes = ["child.services.read"], sensitive = true }\n'
+             '[purposes]\n')
+    with pytest.raises(ValueError, match="sensitive = true needs the source list"):
+        load_table(table)
+
+
+def test_every_row_marked_sensitive_is_filtered_item_by_item():
+    sensitive_rows = {key for key, rule in GUARDED.items() if rule.sensitive}
+    assert sensitive_rows == {"Child.services"}
+    decision = decide(Access.of(frozenset({Scope.SERVICES}), "SAFEGUARDING"), state())
+    assert set(decision.items) == {"services"}
+    assert [s.name for s in decision.items["services"]] == ["Family hub"]
+
+
+@pytest.mark.parametrize(("scopes", "unnamed"), [
+    ({Scope.IDENTITY}, {"youth_justice"}),                  # services not released
+    ({Scope.IDENTITY, Scope.SERVICES}, set()),
+    ({Scope.IDENTITY, Scope.SERVICES, Scope.SENSITIVE}, set()),
+])
+def test_a_membership_sensitive_system_is_named_only_with_services(scopes, unnamed):
+    child = ChildState(FACTS, shielded=False, membership_sensitive=frozenset({"youth_justice"}))
+    assert decide(Access.of(frozenset(scopes), "SAFEGUARDING"), child).unnamed == unnamed

@@ -13,10 +13,18 @@ from gateway.core.policy.decide import (
     is_servable,
     scope_reason,
 )
-from gateway.core.policy.table import DEFAULT_PURPOSES, FIELD_POLICY, GUARDED, FieldRule, Scope
+from gateway.core.policy.table import (
+    DEFAULT_PURPOSES,
+    FIELD_OF_FACT,
+    FIELD_POLICY,
+    GUARDED,
+    FieldRule,
+    Scope,
+)
 
 __all__ = [
     "DEFAULT_PURPOSES",
+    "FIELD_OF_FACT",
     "FIELD_POLICY",
     "GUARDED",
     "Access",

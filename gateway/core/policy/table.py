@@ -11,7 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_PURPOSES", "FIELD_POLICY", "GUARDED", "FieldRule", "Scope", "load_table"]
+__all__ = ["DEFAULT_PURPOSES", "FIELD_OF_FACT", "FIELD_POLICY", "GUARDED", "FieldRule", "Scope",
+           "load_table"]
 
 TABLE_FILE = Path(__file__).with_name("fields.toml")
 
@@ -75,6 +76,12 @@ def load_table(text: str) -> tuple[dict[str, FieldRule], dict[str, frozenset[Sco
 
 
 FIELD_POLICY, DEFAULT_PURPOSES = load_table(TABLE_FILE.read_text(encoding="utf-8"))
+
+FIELD_OF_FACT: dict[str, str] = {
+    rule.source_fields[0]: key.split(".")[1] for key, rule in FIELD_POLICY.items()
+    if key.startswith("Child.") and rule.source_fields
+}
+"""The `Child` field each merged fact is released through (from the `source` column)."""
 
 # The rows `decide` evaluates for one child: its own fields and those of the
 # objects it holds that carry a rule of their own.

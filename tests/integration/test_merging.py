@@ -18,7 +18,8 @@ def provenance(child):
 
 async def test_services_from_council_and_youth_justice_each_keep_their_source(gateway):
     child = record(gateway, "multi_service")
-    assert child.council.involvements and child.youth_justice.orders
+    assert child.council.involvements
+    assert child.youth_justice.orders
     body = await gateway.child("multi_service", fields=MERGED)
     served = body["data"]["child"]
     assert "errors" not in body

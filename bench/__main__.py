@@ -2,11 +2,13 @@
 
     .venv/bin/python -m bench --clients 1,32 --seconds 10 --latency-ms 20
 
-Starts the three simulated systems (one process), the gateway (`contactpoint
+Starts the four simulated systems (one process), the gateway (`contactpoint
 serve`, its own process, pinned to CPU 0 where the OS allows), a JWKS for the
 development issuer, and N concurrent clients for T seconds, twice: a cache-miss
 run (every request a different child) and a cache-hit run (a small warmed set).
-Prints requests/s, latency percentiles, errors and p50 / simulator latency.
+Prints requests/s, latency percentiles, errors, p50 / simulator latency and the
+gateway's CPU milliseconds per request (utime + stime from /proc over the run):
+the figure to compare on a shared, noisy machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable
 
 import aiohttp
 import asyncpg
@@ -65,6 +67,8 @@ class Run:
     latencies: list[float]
     errors: int
     seconds: float
+    cpu_seconds: float | None = None
+    """The gateway process's CPU time (user + system) over the run, from /proc."""
 
     def report(self, latency_ms: float) -> dict[str, Any]:
         ordered = sorted(self.latencies) or [0.0]
@@ -77,7 +81,28 @@ class Run:
                 "req_per_s": round(len(self.latencies) / self.seconds, 1),
                 "p50_ms": p50, "p95_ms": pct(95), "p99_ms": pct(99),
                 "mean_ms": round(statistics.fmean(ordered) * 1000, 1), "errors": self.errors,
+                "gateway_cpu_ms_per_req": None if self.cpu_seconds is None or not self.latencies
+                else round(self.cpu_seconds * 1000 / len(self.latencies), 3),
                 "p50_over_sim_latency": round(p50 / latency_ms, 3) if latency_ms else None}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measured(pid: int, run: Awaitable[Run]) -> Run:
+    """Await a load run and attach the gateway's CPU time spent during it."""
+    before = _cpu_seconds(pid)
+    result = await run
+    after = _cpu_seconds(pid)
+    if before is not None and after is not None:
+        result.cpu_seconds = after - before
+    return result
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
@@ -210,6 +235,8 @@ async def main(args: argparse.Namespace) -> None:
         config = workdir / "gateway.toml"
         pg_dsn = (await stack.enter_async_context(_bench_database(args.audit_server))
                   if args.audit == "postgresql" else None)
+        if args.systems:
+            urls = {name: urls[name] for name in args.systems.split(",")}
         _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
                 None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn))
         gateway = subprocess.Popen(
@@ -239,13 +266,15 @@ async def main(args: argparse.Namespace) -> None:
         for n in clients:
             if "miss" in args.runs:
                 # each miss run starts where the last stopped, so no child repeats
-                miss = await _load(url, token, cold, n, args.seconds, f"cache-miss x{n}")
+                miss = await _measured(gateway.pid, _load(url, token, cold, n, args.seconds,
+                                                          f"cache-miss x{n}"))
                 cold = cold[len(miss.latencies) + miss.errors:]
                 print(json.dumps(miss.report(args.latency_ms)), flush=True)
             if "hit" in args.runs:
                 # every hot child once, just before: cache entries live 30 s
                 await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids))
-                hit = await _load(url, token, hit_ids, n, args.seconds, f"cache-hit x{n}")
+                hit = await _measured(gateway.pid, _load(url, token, hit_ids, n, args.seconds,
+                                                         f"cache-hit x{n}"))
                 print(json.dumps(hit.report(args.latency_ms)), flush=True)
     finally:
         for process in (gateway, simulators):
@@ -269,6 +298,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
     parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
+    parser.add_argument("--systems", default=None,
+                        help="comma-separated systems to configure (default: every simulator)")
     parser.add_argument("--audit", choices=["none", "sqlite", "postgresql"], default="sqlite",
                         help="audit store (sqlite: a file in a temporary folder)")
     parser.add_argument("--audit-server", default="postgresql://postgres@127.0.0.1:5432",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from connectors.simulators import Population, run_simulators
@@ -47,3 +48,9 @@ async def each(request, sims):
     connector = make_connector(request.param, simulator.url, timeout=0.5)
     yield connector, simulator
     await connector.close()
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -19,3 +19,13 @@ def make_connector(kind, url, timeout=TIMEOUT):
     manifest = load_manifest(kind).model_copy(update={
         "base_url": url, "timeout_seconds": timeout, "cache_ttl_seconds": 5.0})
     return build_connector(manifest)
+
+
+async def get(http, url, **params):
+    """(status, content type, text) of a GET to a simulator."""
+    async with http.get(url, params=params) as response:
+        return response.status, response.content_type, await response.text()
+
+
+def fixture_child(population, key):
+    return population.child(population.fixtures()[key])

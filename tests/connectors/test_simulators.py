@@ -11,23 +11,11 @@ import aiohttp
 import pytest
 
 from connectors.simulators import KnobError, Knobs, Malformed, run_simulators
+from tests.connectors.helpers import fixture_child, get
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def get(http, url, **params):
-    async with http.get(url, params=params) as response:
-        return response.status, response.content_type, await response.text()
-
-
-def fixture_child(population, key):
-    return population.child(population.fixtures()[key])
 
 
 async def test_gp_answers_a_searchset_bundle_with_the_practice_included(sims, http, population):

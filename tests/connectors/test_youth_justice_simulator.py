@@ -11,12 +11,12 @@ import hashlib
 import json
 import re
 
-import aiohttp
 import pytest
 
 from connectors.simulators import FIXTURE_KEYS, KnobError, Knobs, Population, run_simulators
 from connectors.simulators.population import age_on
 from connectors.simulators.youth_justice import parse_uk_date
+from tests.connectors.helpers import fixture_child, get
 
 TODAY = dt.date(2026, 5, 1)
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -37,19 +37,6 @@ async def sims(population):
         yield running
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def get(http, url, **params):
-    async with http.get(url, params=params) as response:
-        return response.status, response.content_type, await response.text()
-
-
-def fixture_child(population, key):
-    return population.child(population.fixtures()[key])
 
 
 def uk(day):

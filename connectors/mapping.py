@@ -299,6 +299,9 @@ def _object(spec: object, shape: _Obj, key: str) -> Reader:
     base = _path(table["from"], f"{key}.from") if "from" in table else ()
     readers = {name: _compile(table[name], shape.fields[name], f"{key}.{name}")
                for name in shape.fields if name in table}
+    # Where a required field is read from, to name in the error (its own JSON path).
+    places = {name: spec if isinstance(spec, str) else spec.get("path", name)
+              for name, spec in table.items() if isinstance(spec, str | dict)}
 
     def read(record: object, where: str) -> object:
         if base:
@@ -313,7 +316,7 @@ def _object(spec: object, shape: _Obj, key: str) -> Reader:
             return None
         for name in shape.required:
             if values.get(name) is None:
-                raise ShapeError(f"{where}: {name} is required")
+                raise ShapeError(f"{where}.{places[name]}: required, but absent")
         return shape.build(**{k: v for k, v in values.items() if v is not None})
 
     return read

@@ -97,7 +97,7 @@ NOT_ANSWERING = {"health", "known_child", "unknown_child", "search", "shielding_
                  "shielding_explicit", "results[].shielded: required, but absent",
                  id="shielding-flag-missing"),
     pytest.param({"drop_keys": ["consentRecorded"]}, {"known_child", "search", "consent_explicit"},
-                 "consent_explicit", "results[].involvements[]: consent_recorded is required",
+                 "consent_explicit", "results[].involvements[].consentRecorded: required, but absent",
                  id="consent-flag-missing"),
     pytest.param({"malformed": "wrong_types"}, {"health", "known_child", "search",
                                                 "shielding_explicit", "consent_explicit"},
@@ -140,7 +140,7 @@ async def test_garbage_fails_health_and_known_child_saying_it_is_not_json(sims, 
 
 @pytest.mark.parametrize(("key", "check", "says"), [
     ("restricted", "shielding_explicit", "data.youngPeople[].restricted: required, but absent"),
-    ("consent", "consent_explicit", "consent_recorded is required"),
+    ("consent", "consent_explicit", "orders[].consent: required, but absent"),
 ])
 async def test_a_flag_left_out_by_youth_justice_fails_its_check(sims, population, key, check,
                                                                  says):

@@ -120,11 +120,11 @@ def test_the_mapping_reads_paths_parts_splits_maps_formats_and_joins():
     ({"restricted": True}, "youngPeople[].restricted: expected one of N, Y"),
     ({"dob": "2012-03-14"}, "youngPeople[].dob: expected a date, %d/%m/%Y"),
     ({"nhs_no": "1234567890"}, "youngPeople[].nhs_no: expected a valid NHS number"),
-    ({"name": {"first": "Amy"}}, "youngPeople[].name: family is required"),
+    ({"name": {"first": "Amy"}}, "youngPeople[].name.last: required, but absent"),
     ({"name": "Amy Hill"}, "youngPeople[].name: expected an object"),
     ({"orders": {"programme": "x"}}, "youngPeople[].orders: expected an array"),
     ({"orders": [{"programme": "x", "category": "y", "s": "N"}]},
-     "youngPeople[].orders[]: consent_recorded is required"),
+     "youngPeople[].orders[].c: required, but absent"),
     ({"orders": [{"programme": 7, "category": "y", "s": "N", "c": "N"}]},
      "youngPeople[].orders[].programme: expected a non-empty string"),
 ])

@@ -97,7 +97,7 @@ NOT_ANSWERING = {"health", "known_child", "unknown_child", "search", "shielding_
                  "shielding_explicit", "results[].shielded: required, but absent",
                  id="shielding-flag-missing"),
     pytest.param({"drop_keys": ["consentRecorded"]}, {"known_child", "search", "consent_explicit"},
-                 "consent_explicit", "results[].involvements[].consentRecorded: required, but absent",
+                 "consent_explicit", "involvements[].consentRecorded: required, but absent",
                  id="consent-flag-missing"),
     pytest.param({"malformed": "wrong_types"}, {"health", "known_child", "search",
                                                 "shielding_explicit", "consent_explicit"},

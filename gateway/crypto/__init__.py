@@ -1,0 +1,1 @@
+"""Keys derived from configured secrets, opaque child ids, and pseudonyms."""

@@ -1,0 +1,1 @@
+"""The one lookup pipeline and its sources: every rule of a child lookup, in order."""

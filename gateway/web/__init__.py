@@ -1,0 +1,1 @@
+"""The web edge: the ASGI app, its endpoints, the lifespan runtime and the command line."""

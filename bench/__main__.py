@@ -138,8 +138,10 @@ async def _bench_database(server: str) -> AsyncIterator[str]:
 
 def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
             redis_url: str | None, audit: list[str]) -> None:
+    # Production refuses to run unaudited: `--audit none` measures in development mode.
+    mode = "development" if 'store = "none"' in audit else "production"
     lines = [
-        'mode = "production"',
+        f'mode = "{mode}"',
         "[auth]", f'issuer = "{ISSUER}"', f'audience = "{AUDIENCE}"', f'jwks_url = "{jwks_url}"',
         "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
@@ -150,6 +152,7 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         # and rate limits so the benchmark measures the gateway, not the refusals.
         "[budgets]", "subject_requests_per_minute = 100000000",
         "client_requests_per_minute = 100000000", "burst = 100000",
+        *([] if redis_url else ["per_process_accepted = true"]),
         "[budgets.roles.bench]", "subject_per_hour = 100000000", "subject_per_day = 100000000",
         "organisation_per_day = 100000000",
         "[alerts]", f'path = "{path.parent / "alerts.jsonl"}"',

@@ -9,12 +9,14 @@ passed in explicitly; nothing imports a global settings object. Secrets are
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from gateway.core.case_reference import DEFAULT_CASE_REFERENCE_PATTERN
 from gateway.core.merge import SINGLE_FACTS
 
 __all__ = [
@@ -24,16 +26,21 @@ __all__ = [
     "BudgetLimits",
     "BudgetSettings",
     "CacheSettings",
+    "CaseReferenceSettings",
     "ConfigError",
     "ConnectorSettings",
     "IdSettings",
     "LimitSettings",
     "MergeSettings",
     "Settings",
+    "check_production",
     "load_settings",
+    "production_problem",
 ]
 
 MFA_DEFAULT = ("mfa", "otp", "hwk", "sc")
+DEVELOPMENT_ISSUER = "https://dev-issuer.contactpoint.invalid"
+"""The demo's token issuer, whose signing key is public by design: never in production."""
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -59,6 +66,9 @@ class AuthSettings(_Frozen):
     jwks_cache_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
     jwks_refresh_min_seconds: Annotated[float, Field(ge=0, le=3_600)] = 30.0
     jwks_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
+    jwks_max_stale_seconds: Annotated[int, Field(ge=0, le=86_400)] = 1_800
+    """How long past `jwks_cache_seconds` the last key set is still used while refreshes
+    fail; after that no token is accepted (503) and `/readyz` is unready."""
     max_token_bytes: Annotated[int, Field(ge=512, le=65_536)] = 8_192
 
     @model_validator(mode="after")
@@ -99,6 +109,13 @@ class LimitSettings(_Frozen):
     max_tokens: Annotated[int, Field(ge=50, le=100_000)] = 2_000
     max_children_per_request: Annotated[int, Field(ge=1, le=100)] = 10
     parser_cache_size: Annotated[int, Field(ge=0, le=100_000)] = 512
+    max_directives: Annotated[int, Field(ge=1, le=500)] = 50
+    """Directives in one document, fragments included (GraphQL Armor's default)."""
+    max_json_depth: Annotated[int, Field(ge=2, le=64)] = 32
+    """Nesting of arrays and objects in `variables` and `extensions`; kept far below
+    Python's recursion limit, since coercion and encoding recurse."""
+    max_errors: Annotated[int, Field(ge=1, le=1_000)] = 20
+    """Errors in one response; any more are replaced by one `ERRORS_TRUNCATED` error."""
 
 
 class ConnectorSettings(_Frozen):
@@ -113,6 +130,26 @@ class ConnectorSettings(_Frozen):
     max_connections: Annotated[int | None, Field(ge=1, le=1_000)] = None
     notice_secret: SecretStr | None = Field(default=None, min_length=32)
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
+
+
+class CaseReferenceSettings(_Frozen):
+    """The format of case references (they are written to the append-only audit log)."""
+
+    pattern: str = DEFAULT_CASE_REFERENCE_PATTERN
+    """A regular expression the whole reference must match; NHS numbers, postcodes and dates
+    are refused whatever it allows."""
+    description: str = Field(
+        default="3 to 40 letters, digits, '/', '.' or '-', with at least one digit, as the "
+        "case system issued it", min_length=1, max_length=200)
+    """How the format is described to a caller whose reference does not match."""
+
+    @model_validator(mode="after")
+    def _compiles(self) -> CaseReferenceSettings:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a regular expression ({exc})") from None
+        return self
 
 
 class MergeSettings(_Frozen):
@@ -167,6 +204,9 @@ class BudgetSettings(_Frozen):
     subject_requests_per_minute: Annotated[int, Field(ge=1)] = 120
     client_requests_per_minute: Annotated[int, Field(ge=1)] = 3_000
     burst: Annotated[int, Field(ge=1)] = 20
+    per_process_accepted: bool = False
+    """Production without Redis: accept that each process counts budgets on its own (so N
+    processes allow N times the budget). Without it, production refuses to start."""
 
 
 class AlertSettings(_Frozen):
@@ -194,6 +234,7 @@ class Settings(_Frozen):
     limits: LimitSettings = LimitSettings()
     connectors: tuple[ConnectorSettings, ...] = Field(min_length=1)
     merge: MergeSettings = MergeSettings()
+    case_references: CaseReferenceSettings = CaseReferenceSettings()
     audit: AuditSettings
     budgets: BudgetSettings = BudgetSettings()
     alerts: AlertSettings = AlertSettings()
@@ -228,6 +269,29 @@ class Settings(_Frozen):
     @property
     def development(self) -> bool:
         return self.mode == "development"
+
+
+def production_problem(settings: Settings) -> str | None:
+    """Why `settings` may not serve in production (None: safe, or not production).
+
+    Checked by `serve`, `config check` and the app's start-up (not by the audit
+    commands, which read the log with whatever configuration wrote it).
+
+    Production is safe or it does not start: children's data is never released
+    unaudited, under the demo's public signing key, or against budgets that each
+    process counts on its own unless that is explicitly accepted.
+    """
+    if settings.development:
+        return None
+    if settings.audit.store == "none":
+        return ('production needs an audit store: [audit] store = "sqlite" or "postgresql" '
+                "(data is never released unaudited)")
+    if settings.auth.issuer == DEVELOPMENT_ISSUER:
+        return "production refuses the development token issuer (its signing key is public)"
+    if settings.cache.redis_url is None and not settings.budgets.per_process_accepted:
+        return ("production needs Redis for budgets shared by every process ([cache] redis_url),"
+                " or [budgets] per_process_accepted = true")
+    return None
 
 
 # Environment variables and where they land in the configuration tree.
@@ -281,6 +345,14 @@ def build_settings(data: dict[str, Any]) -> Settings:
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration: {_one_line(exc)}") from None
+
+
+def check_production(settings: Settings) -> Settings:
+    """`settings` if fit to serve; raises `ConfigError` with the one-line reason otherwise."""
+    problem = production_problem(settings)
+    if problem is not None:
+        raise ConfigError(f"unsafe configuration: {problem}")
+    return settings
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

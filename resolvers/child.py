@@ -124,7 +124,9 @@ class Child:
     def address(self) -> Address | None:
         return Address.of(self._guard("Child.address").address)
 
-    @strawberry.field(description="The union of every system's carers.")
+    @strawberry.field(description="The union of every system's carers. Withheld in full "
+                      "(SHIELDED) when the child is shielded: a carer's name or phone leads "
+                      "to the child as surely as an address.")
     def carers(self) -> list[Carer] | None:
         carers = self._guard("Child.carers").carers
         if carers is None:

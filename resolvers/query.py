@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.types import Info
 
-from gateway.lookup.pipeline import Match
-from gateway.lookup.pipeline import case_reference as pipeline_case_reference
 from gateway.lookup.search import SearchTerms
 from resolvers.child import Child
 from resolvers.context import RequestContext
 from resolvers.report import AccessRecord, access_report
 from resolvers.types import ChildMatch, PersonName
+
+if TYPE_CHECKING:
+    from gateway.lookup.pipeline import Match
 
 __all__ = ["ChildSearch", "Purpose", "Query"]
 
@@ -53,8 +55,9 @@ class Query:
                             ) -> list[ChildMatch]:
         terms = SearchTerms(search.nhs_number, search.family_name, search.given_name,
                             search.date_of_birth, search.postcode)
-        return _matches(await info.context.lookup.find(terms, purpose.value,
-                                                       pipeline_case_reference(case_reference)))
+        lookup = info.context.lookup
+        return _matches(await lookup.find(terms, purpose.value,
+                                          lookup.case_reference(case_reference)))
 
     @strawberry.field(description="Who looked at this child's record: organisation, purpose, time "
                       "and groups of fields. Needs audit.read, or subject.self with a token "
@@ -66,6 +69,7 @@ class Query:
     @strawberry.field(description="One child's record, by an id from findChildren.")
     async def child(self, info: Info[RequestContext, None], id: strawberry.ID,
                     purpose: Purpose, case_reference: str | None = None) -> Child | None:
-        release = await info.context.lookup.child(str(id), purpose.value,
-                                                  pipeline_case_reference(case_reference))
+        lookup = info.context.lookup
+        release = await lookup.child(str(id), purpose.value,
+                                     lookup.case_reference(case_reference))
         return Child.of(release)

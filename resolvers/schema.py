@@ -6,7 +6,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql import BREAK, GraphQLError
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -19,14 +20,15 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
 from resolvers.query import Query
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from graphql import GraphQLError
+    from graphql import DirectiveNode, VisitorAction
+    from graphql.validation import ASTValidationContext
     from strawberry.types import ExecutionContext
 
     from gateway.settings import LimitSettings
@@ -54,6 +56,32 @@ class _MaskErrors(MaskErrors):
         return masked
 
 
+def _directive_limit(limit: int) -> type[ASTValidationRule]:
+    """A validation rule refusing documents with more than `limit` directives.
+
+    Every directive in the document counts, in operations and fragments alike
+    (GraphQL Armor's max-directives, per document): repeated `@include`/`@skip`
+    are cheap to send and each costs work in validation and execution. The
+    error carries its code, so nothing has to recognise its message.
+    """
+
+    class MaxDirectivesRule(ASTValidationRule):
+        def __init__(self, context: ASTValidationContext) -> None:
+            super().__init__(context)
+            self.seen = 0
+
+        def enter_directive(self, node: DirectiveNode, *_args: object) -> VisitorAction:
+            self.seen += 1
+            if self.seen <= limit:
+                return None
+            self.report_error(GraphQLError(
+                f"The document holds more than {limit} directives.", node,
+                extensions={"code": QueryTooComplexError.code}))
+            return BREAK
+
+    return MaxDirectivesRule
+
+
 class _QuietSchema(strawberry.Schema):
     """A schema that does not log errors itself.
 
@@ -77,7 +105,8 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
     state on them).
     """
     rules = [*QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
-             *MaxAliasesLimiter(limits.max_aliases).validation_rules]
+             *MaxAliasesLimiter(limits.max_aliases).validation_rules,
+             _directive_limit(limits.max_directives)]
     if not development:
         rules.append(NoSchemaIntrospectionCustomRule)
     size = limits.parser_cache_size

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from gateway.settings import AuthSettings
+from gateway.settings import DEVELOPMENT_ISSUER, AuthSettings
 
 __all__ = [
     "DEV_AUDIENCE",
@@ -34,7 +34,7 @@ __all__ = [
     "mint_dev_token",
 ]
 
-DEV_ISSUER: Final = "https://dev-issuer.contactpoint.invalid"
+DEV_ISSUER: Final = DEVELOPMENT_ISSUER
 DEV_AUDIENCE: Final = "contactpoint-gateway"
 DEV_CLIENT_ID: Final = "contactpoint-dev-client"
 DEV_TOKEN_TTL_SECONDS: Final = 600

@@ -37,8 +37,10 @@ class _FetchError(Exception):
 class JwksStatus:
     """What a readiness probe needs to know about the key set.
 
-    `ready` is true once any key set has been fetched; `stale` is true when the
-    one held is older than `jwks_cache_seconds` because refreshes are failing.
+    `ready` is true while a key set may be used: one was fetched, and it is not
+    older than `jwks_cache_seconds` + `jwks_max_stale_seconds`. `stale` is true
+    when the one held is older than `jwks_cache_seconds` because refreshes are
+    failing; `expired` when it is past the bound and no longer used at all.
     """
 
     ready: bool
@@ -46,6 +48,7 @@ class JwksStatus:
     age_seconds: float | None
     stale: bool
     last_error: str | None
+    expired: bool = False
 
 
 class JwksCache:
@@ -58,8 +61,11 @@ class JwksCache:
       this object fetch more often than that.
     * Only public signature keys that fit `settings.algorithms` are kept
       (see `gateway.auth.keys.usable_keys`).
-    * When a fetch fails the last good set is kept (stale-if-error);
-      `JwksUnavailableError` is raised only while no set was ever fetched.
+    * When a fetch fails the last good set is kept (stale-if-error), but only
+      for `jwks_max_stale_seconds` past its cache period: then
+      `JwksUnavailableError` is raised (fail closed), as while no set was ever
+      fetched. Keys withdrawn by an issuer that cannot be reached are not
+      trusted for ever.
 
     The object owns one `aiohttp.ClientSession`, created on first use inside
     the running loop; call `close()` (or use `async with`) when done.
@@ -72,6 +78,7 @@ class JwksCache:
         self._url = settings.jwks_url
         self._algorithms = frozenset(settings.algorithms)
         self._ttl = settings.jwks_cache_seconds
+        self._max_age = settings.jwks_cache_seconds + settings.jwks_max_stale_seconds
         self._min_interval = settings.jwks_refresh_min_seconds
         self._timeout = aiohttp.ClientTimeout(total=settings.jwks_timeout_seconds)
         self._clock = clock
@@ -109,12 +116,14 @@ class JwksCache:
     def status(self) -> JwksStatus:
         """The state of the cache now, without fetching."""
         age = None if self._fetched_at is None else self._clock() - self._fetched_at
+        expired = age is not None and age >= self._max_age
         return JwksStatus(
-            ready=self._keys is not None,
+            ready=self._keys is not None and not expired,
             key_count=len(self._keys or ()),
             age_seconds=age,
             stale=age is not None and age >= self._ttl,
             last_error=self._last_error,
+            expired=expired,
         )
 
     async def check(self) -> JwksStatus:
@@ -132,7 +141,7 @@ class JwksCache:
             raise RuntimeError("JwksCache is closed")
         if self._refresh_due():
             await self._refresh()
-        if self._keys is None:
+        if self._keys is None or self._expired():
             raise JwksUnavailableError
         key = self._keys.get(kid)
         if key is None:
@@ -150,6 +159,9 @@ class JwksCache:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _expired(self) -> bool:
+        return self._fetched_at is not None and self._clock() - self._fetched_at >= self._max_age
 
     def _refresh_due(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._ttl

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 from strawberry.dataloader import DataLoader
 
 from gateway.accountability.notes import ChildAccess
+from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.errors import (
     AccessBudgetExceededError,
-    BadUserInputError,
     ForbiddenError,
     NotFoundError,
     QueryTooComplexError,
@@ -41,10 +41,9 @@ if TYPE_CHECKING:
     from gateway.lookup.sources import ChildSources, Sources
 
 __all__ = ["MAX_MATCHES", "AccessHistory", "BudgetCharger", "ChildRelease", "Lookup",
-           "LookupServices", "Match", "case_reference"]
+           "LookupServices", "Match"]
 
 MAX_MATCHES = 5
-_MAX_CASE_REFERENCE = 64
 _MATCH_FIELDS = frozenset({"ChildMatch.id", "ChildMatch.name", "ChildMatch.dateOfBirth"})
 _NO_SYSTEM = "No system holding children's records answered."
 
@@ -74,6 +73,7 @@ class LookupServices:
     purposes: Mapping[str, frozenset[Scope]]
     charge: BudgetCharger
     access_history: AccessHistory
+    case_references: CaseReferenceRule = field(default_factory=CaseReferenceRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +95,6 @@ class Match:
     state: ChildState
 
 
-def case_reference(raw: str | None) -> str | None:
-    """The caller's case reference, trimmed (None if blank); BAD_USER_INPUT if unfit."""
-    if raw is None:
-        return None
-    value = raw.strip()
-    if len(value) > _MAX_CASE_REFERENCE or not value.isprintable():
-        raise BadUserInputError(
-            f"caseReference must be at most {_MAX_CASE_REFERENCE} printable characters.",
-            field="caseReference")
-    return value or None
-
-
 @dataclass
 class Lookup:
     """The lookups of one request (see the module docstring for the order of the rules)."""
@@ -120,6 +108,10 @@ class Lookup:
 
     def __post_init__(self) -> None:
         self._loader = DataLoader(load_fn=self.services.sources.load)
+
+    def case_reference(self, raw: str | None) -> str | None:
+        """The caller's case reference if it is one (BAD_USER_INPUT, nothing noted, if not)."""
+        return self.services.case_references.check(raw)
 
     def note(self, access: ChildAccess) -> ChildAccess:
         """Keep `access` for this request's audit events; returns it for filling in."""

@@ -1,4 +1,4 @@
-"""The `contactpoint` command: serve, demo, dev-token, audit, connector check."""
+"""The `contactpoint` command: serve, demo, dev-token, audit, connector check, config check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gc
 import sys
 from pathlib import Path
 
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError, check_production, load_settings
 from gateway.web.connector_cli import add_connector_parser
 
 __all__ = ["main"]
@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.web.app import create_app
 
     try:
-        settings = load_settings(args.config)
+        settings = check_production(load_settings(args.config))
         resolve_manifests(settings)
     except (ConfigError, ManifestError) as exc:
         print(f"contactpoint serve: {exc}", file=sys.stderr)  # noqa: T201
@@ -39,6 +39,22 @@ def _serve(args: argparse.Namespace) -> int:
     _tune_gc()
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
                 log_level="warning", server_header=False)
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    """`contactpoint config check FILE`: everything `serve` checks before it starts."""
+    from connectors.manifest import ManifestError
+    from connectors.registry import resolve_manifests
+
+    try:
+        settings = check_production(load_settings(args.file))
+        manifests = resolve_manifests(settings)
+    except (ConfigError, ManifestError) as exc:
+        print(f"contactpoint config check: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    systems = ", ".join(f"{m.name} ({m.kind})" for m in manifests)
+    print(f"{args.file}: ok ({settings.mode} mode; systems: {systems})")  # noqa: T201
     return 0
 
 
@@ -125,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_dev_token)
     _audit_parser(commands)
     add_connector_parser(commands)
+    config = commands.add_parser("config", help="check a configuration without starting")
+    config_actions = config.add_subparsers(dest="config_command", required=True)
+    check = config_actions.add_parser(
+        "check", help="validate settings, manifests and production safety; exit 2 if unfit")
+    check.add_argument("file", type=Path, help="TOML configuration")
+    check.set_defaults(run=_config_check)
     return parser
 
 

@@ -43,7 +43,7 @@ async def _keys(runtime: Runtime) -> dict[str, Any]:
     except GatewayError:
         status = runtime.jwks.status
     return {"status": "ok" if status.ready else "unavailable", "keys": status.key_count,
-            "stale": status.stale}
+            "stale": status.stale, "expired": status.expired}
 
 
 async def _audit_probe(runtime: Runtime) -> bool:

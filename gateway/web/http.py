@@ -8,8 +8,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from graphql import GraphQLError
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types import ExecutionResult
 
 from gateway.auth.errors import JwksUnavailableError
 from gateway.core.errors import (
@@ -70,22 +73,67 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+def _nests_deeper(value: object, limit: int) -> bool:
+    """Whether JSON `value` nests arrays and objects more than `limit` levels.
+
+    Level by level rather than recursively, so a hostile depth cannot exhaust
+    the stack here either.
+    """
+    level = [value]
+    for _ in range(limit + 1):
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return False
+        level = [item for c in containers for item in (c.values() if isinstance(c, dict) else c)]
+    return True
+
+
+def _parse_json(body: bytes) -> object:
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadUserInputError("The request body is not JSON.") from None
+    except RecursionError:
+        # The decoder gives up cleanly at Python's recursion limit; far past our own.
+        raise BadUserInputError("The request body nests too deeply.") from None
+
+
+def _payload(body: bytes, max_depth: int) -> tuple[str, dict[str, Any] | None, str | None]:
+    """The GraphQL-over-HTTP request's parts, each checked before anything uses them."""
+    payload = _parse_json(body)
     if not isinstance(payload, dict):
         raise BadUserInputError("Send one JSON object; batches are not accepted.")
-    query, variables, operation = (payload.get("query"), payload.get("variables"),
-                                   payload.get("operationName"))
+    query, variables, operation, extensions = (
+        payload.get("query"), payload.get("variables"), payload.get("operationName"),
+        payload.get("extensions"))
     if not isinstance(query, str) or not query.strip():
         raise BadUserInputError("`query` must be a non-empty string.")
-    if variables is not None and not isinstance(variables, dict):
-        raise BadUserInputError("`variables` must be a JSON object.")
     if operation is not None and not isinstance(operation, str):
         raise BadUserInputError("`operationName` must be a string.")
+    for name, value in (("variables", variables), ("extensions", extensions)):
+        if value is not None and not isinstance(value, dict):
+            raise BadUserInputError(f"`{name}` must be a JSON object.")
+        if _nests_deeper(value, max_depth):
+            raise BadUserInputError(f"`{name}` nests deeper than {max_depth} levels.")
     return query, variables, operation
+
+
+async def _execute(runtime: Runtime, query: str, variables: dict[str, Any] | None,
+                   operation: str | None, context: RequestContext) -> ExecutionResult:
+    """Execute, with strawberry's "no operation to run" turned into a coded request error.
+
+    strawberry raises (rather than returns) when `operationName` names nothing in
+    the document, or the document holds only fragments; the message is ours so
+    that it need not quote the name back.
+    """
+    try:
+        return await runtime.schema.execute(query, variable_values=variables,
+                                            context_value=context, operation_name=operation)
+    except CannotGetOperationTypeError:
+        message = ("The document holds no operation to run." if operation is None
+                   else "`operationName` names no operation in the document.")
+    error = GraphQLError(message, extensions={"code": BadUserInputError.code})
+    return ExecutionResult(data=None, errors=[error])
 
 
 def _refusal(exc: GatewayError, request_id: str, media_type: str,
@@ -100,7 +148,7 @@ def _context(runtime: Runtime, caller: Caller, request_id: str) -> RequestContex
 
 
 async def _handle(request: Request, runtime: Runtime, request_id: str) -> Response:
-    development = runtime.settings.development
+    development, limits = runtime.settings.development, runtime.settings.limits
     if request.method == "GET":
         if development and "text/html" in request.headers.get("accept", ""):
             return HTMLResponse(get_graphql_ide_html())
@@ -111,9 +159,9 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
         return error_response(406, "BAD_USER_INPUT",
                               f"Accept {GRAPHQL_RESPONSE} or {JSON}.", request_id)
     try:
-        body = await _read_body(request, runtime.settings.limits.max_body_bytes)
+        body = await _read_body(request, limits.max_body_bytes)
         caller = await runtime.validator.authenticate(request.headers.get("authorization"))
-        query, variables, operation = _payload(body)
+        query, variables, operation = _payload(body, limits.max_json_depth)
     except _BodyError as exc:
         return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
                               media_type)
@@ -130,14 +178,14 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     except RateLimitedError as exc:
         return _refusal(exc, request_id, media_type, {"Retry-After": str(exc.retry_after)})
     context = _context(runtime, caller, request_id)
-    result = await runtime.schema.execute(query, variable_values=variables,
-                                          context_value=context, operation_name=operation)
+    result = await _execute(runtime, query, variables, operation, context)
     try:
         # Durable before release: no byte of the result leaves until this returns.
         await runtime.accountability.record(caller, request_id, context.accesses)
     except AuditUnavailableError as exc:
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
-    return result_response(result, media_type, request_id, development=development)
+    return result_response(result, media_type, request_id, development=development,
+                           max_errors=limits.max_errors)
 
 
 async def graphql_endpoint(request: Request) -> Response:

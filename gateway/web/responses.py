@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from graphql import GraphQLError
     from strawberry.types import ExecutionResult
 
-__all__ = ["GRAPHQL_RESPONSE", "JSON", "error_response", "result_response"]
+__all__ = ["ERRORS_TRUNCATED", "GRAPHQL_RESPONSE", "JSON", "error_response", "result_response"]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+ERRORS_TRUNCATED = "ERRORS_TRUNCATED"
 
 # Messages of strawberry's / graphql-core's shape limits (pinned by tests). "Validation
 # aborted" is graphql-core's own budget for overlapping-field checks (many repeated fields).
@@ -51,13 +52,31 @@ def _is_request_error(errors: list[GraphQLError]) -> bool:
     return bool(errors) and all(e.path is None for e in errors)
 
 
+def _formatted(errors: list[GraphQLError], *, development: bool,
+               max_errors: int) -> list[dict[str, Any]]:
+    """At most `max_errors` errors, then one saying the rest were left out.
+
+    The final error does not say how many: a count of withheld fields could
+    tell what a caller may not see (how many carers, say).
+    """
+    shown = [format_error(e, development=development) for e in errors[:max_errors]]
+    if len(errors) > max_errors:
+        shown.append({"message": f"More than {max_errors} errors; the rest were left out. "
+                                 "Ask for fewer fields to see them.",
+                      "extensions": {"code": ERRORS_TRUNCATED}})
+    return shown
+
+
 def _dump(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def result_response(result: ExecutionResult, media_type: str, request_id: str, *,
-                    development: bool) -> Response:
-    """200 with `data` once execution started; 400 for request errors in the new media type."""
+                    development: bool, max_errors: int) -> Response:
+    """200 with `data` once execution started; 400 for request errors in the new media type.
+
+    Statuses are decided on all the errors; the body carries at most `max_errors`.
+    """
     errors = list(result.errors or [])
     body: dict[str, Any] = {}
     over_budget = AccessBudgetExceededError.code
@@ -69,7 +88,7 @@ def result_response(result: ExecutionResult, media_type: str, request_id: str, *
     else:
         body["data"] = result.data
     if errors:
-        body["errors"] = [format_error(e, development=development) for e in errors]
+        body["errors"] = _formatted(errors, development=development, max_errors=max_errors)
     headers = {**_HEADERS, "X-Request-Id": request_id}
     return Response(_dump(body), status, headers, media_type=media_type)
 

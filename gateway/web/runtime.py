@@ -17,6 +17,7 @@ from gateway.alerts import open_alert_sink
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, MemoryStore, RedisStore
+from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.merge import MergeRules, SourceTraits
 from gateway.core.policy import DEFAULT_PURPOSES, Scope
 from gateway.crypto.ids import ChildIdCodec
@@ -26,6 +27,7 @@ from gateway.limits.charger import ChildCharger
 from gateway.limits.ratelimit import RateLimiter
 from gateway.lookup.pipeline import LookupServices
 from gateway.lookup.sources import Sources
+from gateway.settings import check_production
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
@@ -98,12 +100,15 @@ def _services(settings: Settings, connectors: dict[str, Connector], rules: Merge
         ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
         today=london_today, max_children_per_request=settings.limits.max_children_per_request,
         purposes=purpose_table(settings), charge=ChildCharger(budgets, accountability.child),
-        access_history=accountability.history)
+        access_history=accountability.history,
+        case_references=CaseReferenceRule(settings.case_references.pattern,
+                                          settings.case_references.description))
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Open connectors, Redis, audit log, alert sink and JWKS cache; close them all on exit."""
+    check_production(settings)  # however the app is started, production is safe or it stops
     async with AsyncExitStack() as stack:
         manifests = tuple(resolve_manifests(settings))
         connectors = {m.name: build_connector(m) for m in manifests}

@@ -230,3 +230,36 @@ async def test_a_chunked_response_within_the_limit_is_read(jwks, server, keys):
     server.mode = "chunked"
     server.body = json.dumps(server.document()).encode() + b" " * (MAX_JWKS_BYTES - 50_000)
     assert (await jwks.key_for("es-1")) is not None
+
+
+async def test_a_stale_key_set_is_trusted_for_a_bounded_time_only(validator, jwks, server, keys,
+                                                                  clock):
+    """While the issuer cannot be reached, its last keys serve for jwks_max_stale_seconds past
+    the cache period (1,800 s by default), then nothing is accepted and readiness fails."""
+    await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")
+    server.mode = "down"
+    clock.advance(600 + 1_799)
+    assert (await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")).subject
+    status = await jwks.check()
+    assert (status.ready, status.stale, status.expired) == (True, True, False)
+    clock.advance(1)
+    with pytest.raises(JwksUnavailableError):
+        await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")
+    status = await jwks.check()
+    assert (status.ready, status.expired) == (False, True)
+    # The issuer answers again: the next refresh restores service.
+    server.mode = "ok"
+    clock.advance(30)
+    assert (await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")).subject
+    assert (await jwks.check()).ready
+
+
+async def test_the_staleness_bound_is_configurable(keys, clock, server):
+    settings = auth_settings(server.url, jwks_max_stale_seconds=0)
+    async with JwksCache(settings, clock=clock) as jwks:
+        validator = TokenValidator(settings, jwks, clock=clock)
+        await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")
+        server.mode = "down"
+        clock.advance(600)
+        with pytest.raises(JwksUnavailableError):
+            await validator.authenticate(f"Bearer {make_token(keys.es256, clock())}")

@@ -144,6 +144,26 @@ async def test_rate_limit(sims, jwks, signing_key):
         assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
+def _alert_kinds(gateway) -> list[str]:
+    path = Path(gateway.settings.alerts.path)
+    if not path.exists():
+        return []
+    return [json.loads(line)["kind"] for line in path.read_text().splitlines()]
+
+
+async def test_revealing_only_a_shielded_childs_carers_alerts(gateway):
+    """The carers in full reveal location: asking for them alone still alerts."""
+    fields = "carers { name { family } relationship phone }"
+    await gateway.child("shielded", fields=fields, case=None)   # withheld: no alert
+    assert "shielded_location_revealed" not in _alert_kinds(gateway)
+    [event] = await events_for(gateway, "shielded")
+    assert dict(event.withheld) == {"Child.carers": "SHIELDED"}
+    body = await gateway.child("shielded", fields=fields, case="CASE-5")
+    assert "errors" not in body, body
+    assert body["data"]["child"]["carers"]
+    assert "shielded_location_revealed" in _alert_kinds(gateway)
+
+
 @pytest.mark.parametrize(("fixture", "kind"), [
     ("shielded", "shielded_location_revealed"),
     ("sensitive_consented", "sensitive_service_released"),

@@ -82,16 +82,17 @@ async def test_council_silence_shields_an_unshielded_child(gateway, knobs):
     body = await gateway.child("ordinary", scopes=ALL_BUT_SHIELDED)
     served = body["data"]["child"]
     assert served["shielded"] is True
-    location = {"child.address", "child.education", "child.primaryCare",
-                *(f"child.carers.{i}.address" for i in range(len(child.carers)))}
+    assert child.carers
+    # The carers in full: a carer's name or phone leads to the child as an address does.
+    location = {"child.address", "child.carers", "child.education", "child.primaryCare"}
     assert errors_by_path(body) == {**dict.fromkeys(location, "SHIELDED"),
                                     "child.services": "UPSTREAM_UNAVAILABLE"}
-    for name in ("address", "education", "primaryCare", "services"):
+    for name in ("address", "carers", "education", "primaryCare", "services"):
         assert served[name] is None
-    assert all(c["address"] is None for c in served["carers"])
     assert served["name"] == {"given": list(child.given), "family": child.family}
     for value in (child.home.postcode, child.home.lines[0], child.school.name,
-                  child.practice.name):
+                  child.practice.name, *(c.phone for c in child.carers),
+                  *(c.given for c in child.carers), *(c.relationship for c in child.carers)):
         assert value not in str(body)
 
 

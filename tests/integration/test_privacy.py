@@ -8,7 +8,7 @@ from gateway.crypto.ids import ChildIdCodec
 from tests.integration.harness import ALL_SCOPES, CHILD_QUERY, FIND_QUERY, errors_by_path
 from tests.integration.support import post, record, unknown_nhs
 
-LOCATION = ("child.address", "child.education", "child.primaryCare")
+LOCATION = ("child.address", "child.carers", "child.education", "child.primaryCare")
 
 
 @pytest.mark.parametrize(("purpose", "forbidden"), [
@@ -69,13 +69,31 @@ async def test_council_down_withholds_location_of_an_unshielded_child(gateway):
     assert body["data"]["child"]["shielded"] is True
 
 
+async def test_council_down_withholds_an_unshielded_childs_carers(gateway):
+    child = record(gateway, "ordinary")
+    assert child.carers
+    assert child.council is not None
+    assert not child.council.shielded
+    gateway.sims.council.knobs.down = True
+    response = await post(gateway, CHILD_QUERY, {
+        "id": gateway.id_for(child.nhs_number), "purpose": "SAFEGUARDING", "case": "C-1"},
+        scopes=ALL_SCOPES.replace("child.shielded.read", ""))
+    body = response.json()
+    assert body["data"]["child"]["shielded"] is True
+    assert body["data"]["child"]["carers"] is None
+    assert errors_by_path(body)["child.carers"] == "SHIELDED"
+    for carer in child.carers:
+        for value in (carer.given, carer.relationship, carer.phone):
+            assert value not in response.text
+
+
 async def test_an_expired_id_reads_exactly_as_an_unknown_child(gateway):
     settings = gateway.settings.ids
     lifetime = settings.lifetime_seconds
     old = ChildIdCodec(settings.secret.get_secret_value(), lifetime,
                        clock=lambda: time.time() - 2 * lifetime)
     nhs = gateway.fixtures["ordinary"]
-    variables = {"purpose": "SAFEGUARDING", "case": "C"}
+    variables = {"purpose": "SAFEGUARDING", "case": "CASE-1"}
     expired = await post(gateway, CHILD_QUERY, {"id": old.encode(nhs, gateway.client_id),
                                                 **variables}, scopes=ALL_SCOPES)
     unknown = await post(gateway, CHILD_QUERY, {

@@ -42,8 +42,8 @@ from tests.integration.support import (
 
 
 def _shielded_paths(served: dict) -> set[str]:
-    paths = {"child.address", "child.education", "child.primaryCare"}
-    paths |= {f"child.carers.{i}.address" for i in range(len(served["carers"]))}
+    # The carers in full (DESIGN §1): a carer's name or phone leads to the child.
+    paths = {"child.address", "child.carers", "child.education", "child.primaryCare"}
     paths |= {f"child.services.{i}.contact" for i in range(len(served["services"]))}
     return paths
 
@@ -51,13 +51,18 @@ def _shielded_paths(served: dict) -> set[str]:
 def _without_location(child: dict) -> dict:
     """The full answer with every location-revealing value taken out."""
     kept = copy.deepcopy(child)
-    for name in ("address", "education", "primaryCare"):
+    for name in ("address", "carers", "education", "primaryCare"):
         kept[name] = None
-    for carer in kept["carers"]:
-        carer["address"] = None
     for service in kept["services"]:
         service["contact"] = None
     return kept
+
+
+def _carer_strings(child) -> set[str]:
+    """What the systems say about `child`'s carers (bar the family name it shares)."""
+    own = {child.family, *child.given}
+    values = {v for c in child.carers for v in (c.given, c.family, c.relationship, c.phone)}
+    return {v for v in values if v and v not in own}
 
 
 async def test_shielded_child_without_the_scope_loses_exactly_its_location(gateway):
@@ -74,9 +79,48 @@ async def test_shielded_child_without_the_scope_loses_exactly_its_location(gatew
     assert fields_of(served) == fields_of(_without_location(full))
     assert served["name"] == {"given": list(child.given), "family": child.family}
     assert served["dateOfBirth"] == child.date_of_birth.isoformat()
-    assert [c["phone"] for c in served["carers"]] == [c.phone for c in child.carers]
+    assert served["carers"] is None
     assert [s["name"] for s in served["services"]] == [s.name for s in
                                                       child.council.involvements]
+
+
+def _shielded_vars(gateway, case: str | None) -> dict:
+    return {"id": gateway.id_for(gateway.fixtures["shielded"]), "purpose": "SAFEGUARDING",
+            "case": case}
+
+
+async def test_a_shielded_childs_carers_are_withheld_in_full(gateway):
+    child = record(gateway, "shielded")
+    carer_values = _carer_strings(child)
+    assert {c.phone for c in child.carers} <= carer_values
+    assert {c.relationship for c in child.carers} <= carer_values
+    response = await post(gateway, CHILD_QUERY, _shielded_vars(gateway, "C-1"),
+                          scopes=ALL_BUT_SHIELDED)
+    body = response.json()
+    assert body["data"]["child"]["carers"] is None
+    assert errors_by_path(body)["child.carers"] == "SHIELDED"
+    assert not {value for value in carer_values if value in response.text}
+
+
+@pytest.mark.parametrize("case", [None, "", "   "], ids=["no-case", "empty", "blank"])
+async def test_a_shielded_childs_carers_need_a_case_reference_too(gateway, case):
+    child = record(gateway, "shielded")
+    response = await post(gateway, CHILD_QUERY, _shielded_vars(gateway, case),
+                          scopes=ALL_SCOPES)
+    body = response.json()
+    assert body["data"]["child"]["carers"] is None
+    assert errors_by_path(body)["child.carers"] == "SHIELDED"
+    assert not {value for value in _carer_strings(child) if value in response.text}
+
+
+async def test_a_shielded_childs_carers_with_the_scope_and_a_case_reference(gateway):
+    child = record(gateway, "shielded")
+    body = (await post(gateway, CHILD_QUERY, _shielded_vars(gateway, "C-1"),
+                       scopes=ALL_SCOPES)).json()
+    assert "errors" not in body, body
+    assert body["data"]["child"]["carers"] == expected_child(child)["carers"]
+    assert [c["phone"] for c in body["data"]["child"]["carers"]] == [c.phone
+                                                                     for c in child.carers]
 
 
 async def test_withheld_location_values_appear_nowhere_in_the_response(gateway):

@@ -55,7 +55,8 @@ async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen) -> 
 async def test_two_processes_share_one_budget(sims, jwks, signing_key, tmp_path):
     from tests.integration.harness import Gateway
 
-    tree = settings_tree(sims.urls(), jwks.url,
+    # No audit (two processes would write one log): allowed in development mode only.
+    tree = settings_tree(sims.urls(), jwks.url, mode="development",
                          audit={"store": "none"},
                          alerts={"path": str(tmp_path / "alerts.jsonl")},
                          budgets={"default": {"subject_per_hour": 5, "subject_per_day": 50,

@@ -15,6 +15,9 @@ The rules, as implemented below:
   (non-sensitive) and each service's contact; sensitive: sensitive services
   that have recorded consent; shielded: location fields of a shielded child.
   `Child.id` and `__typename` need nothing.
+- Location fields (README "Shielding"): address, carers IN FULL (a carer's
+  name, relationship or phone leads to the child as surely as an address),
+  each carer's address, education, primaryCare, each service's contact.
 - A scope counts only if held AND permitted by the purpose: SAFEGUARDING and
   HEALTH_CARE permit all; EARLY_HELP and SOCIAL_CARE all but sensitive;
   EDUCATION and YOUTH_JUSTICE all but health and sensitive.
@@ -100,7 +103,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("Child", "sources"): Rule(IDENTITY),
     ("Child", "provenance"): Rule(IDENTITY),
     ("Child", "address"): Rule(CONTACT, location=True),
-    ("Child", "carers"): Rule(CONTACT),
+    ("Child", "carers"): Rule(CONTACT, location=True),
     ("Child", "education"): Rule(EDUCATION, location=True),
     ("Child", "primaryCare"): Rule(HEALTH, location=True),
     ("Child", "services"): Rule(SERVICES),

@@ -44,13 +44,28 @@ def test_forbidden_names_the_missing_scope():
 
 @pytest.mark.parametrize(("scopes", "shielded", "expected"), [
     (ALL - {Scope.SHIELDED}, True,
-     {"Child.address": "SHIELDED", "Carer.address": "SHIELDED", "Child.education": "SHIELDED",
-      "Child.primaryCare": "SHIELDED", "Service.contact": "SHIELDED"}),
+     {"Child.address": "SHIELDED", "Child.carers": "SHIELDED", "Carer.address": "SHIELDED",
+      "Child.education": "SHIELDED", "Child.primaryCare": "SHIELDED",
+      "Service.contact": "SHIELDED"}),
     (ALL, True, {}),
     (ALL - {Scope.SHIELDED}, False, {}),
 ])
 def test_shielding_withholds_location_fields(scopes, shielded, expected):
     assert withheld(scopes, state(shielded=shielded)) == expected
+
+
+@pytest.mark.parametrize(("scopes", "shielded", "case", "code"), [
+    (ALL - {Scope.SHIELDED}, True, "CASE-1", "SHIELDED"),   # names, phones lead to the child
+    (ALL, True, None, "SHIELDED"),                          # the scope needs a case reference
+    (ALL, True, "", "SHIELDED"),
+    (ALL, True, "CASE-1", None),
+    (ALL - {Scope.SHIELDED}, False, None, None),
+    ({Scope.IDENTITY}, True, "CASE-1", "FORBIDDEN"),         # the scope is checked first
+], ids=["no-shielded-scope", "no-case", "blank-case", "scope-and-case", "not-shielded",
+        "no-contact-scope"])
+def test_the_carers_in_full_are_location_revealing(scopes, shielded, case, code):
+    assert GUARDED["Child.carers"].reveals_location
+    assert withheld(scopes, state(shielded=shielded), case=case).get("Child.carers") == code
 
 
 def test_scope_is_checked_before_shielding():
@@ -96,8 +111,8 @@ def test_eighteenth_birthday_rule(born, consent, servable):
     assert is_servable(facts, dt.date(2026, 11, 24)) is servable
 
 
-SHIELDED_PATHS = {"Child.address", "Carer.address", "Child.education", "Child.primaryCare",
-                  "Service.contact"}
+SHIELDED_PATHS = {"Child.address", "Child.carers", "Carer.address", "Child.education",
+                  "Child.primaryCare", "Service.contact"}
 
 
 @pytest.mark.parametrize(("case", "purpose", "revealed"), [

@@ -43,6 +43,7 @@ def test_valid_tree():
     ({"connectors": [{"name": "gp", "manifest": "gp"}],
       "merge": {"authority": {"services": ["gp"]}}}, "single-valued"),
     ({"connectors": []}, "connectors"),
+    ({"case_references": {"pattern": "(unclosed"}}, "case_references: Value error, pattern"),
 ])
 def test_invalid_trees_give_one_line_reasons(change, fragment):
     with pytest.raises(ConfigError) as info:

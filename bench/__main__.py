@@ -40,6 +40,7 @@ from connectors.simulators import Population
 from connectors.simulators.records import age_on
 from gateway.accountability.audit import init_postgres
 from gateway.auth.devissuer import mint_dev_token
+from gateway.auth.dpop import make_proof
 from gateway.crypto.ids import ChildIdCodec
 
 QUERY = """query Child($id: ID!) {
@@ -154,7 +155,7 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         "client_requests_per_minute = 100000000", "burst = 100000",
         *([] if redis_url else ["per_process_accepted = true"]),
         "[budgets.roles.bench]", "subject_per_hour = 100000000", "subject_per_day = 100000000",
-        "organisation_per_day = 100000000",
+        "organisation_per_hour = 100000000", "organisation_per_day = 100000000",
         "[alerts]", f'path = "{path.parent / "alerts.jsonl"}"',
     ]
     for name in (n for n in urls if n != "fixtures"):
@@ -176,13 +177,20 @@ async def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("gateway did not become healthy")
 
 
+def _headers(url: str, token: str, dpop_key: ECKey | None) -> dict[str, str]:
+    """Bearer, or DPoP with a fresh proof (made here, on the load generator's core)."""
+    if dpop_key is None:
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return {"Authorization": f"DPoP {token}", "Content-Type": "application/json",
+            "DPoP": make_proof(dpop_key, "POST", url + "/graphql", token)}
+
+
 async def _load(url: str, token: str, ids: list[str], clients: int, seconds: float,
-                name: str, limit: int | None = None) -> Run:
+                name: str, limit: int | None = None, dpop_key: ECKey | None = None) -> Run:
     """`clients` concurrent loops over `ids` for `seconds` (or until `limit` requests)."""
     latencies: list[float] = []
     errors = 0
     cursor = 0
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=clients)
 
@@ -192,6 +200,7 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
             child_id = ids[cursor % len(ids)]
             cursor += 1
             body = json.dumps({"query": QUERY, "variables": {"id": child_id}})
+            headers = _headers(url, token, dpop_key)
             started = time.perf_counter()
             try:
                 async with session.post(url + "/graphql", data=body, headers=headers) as response:
@@ -250,9 +259,12 @@ async def main(args: argparse.Namespace) -> None:
         _pin(os.getpid(), {1})
         url = f"http://127.0.0.1:{args.port}"
         await _wait_healthy(url, gateway)
+        dpop = ECKey.generate_key("P-256", private=True) if args.dpop else None
         token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"], roles=["bench"],
                                organisation="bench-org", client_id=CLIENT, ttl_seconds=3600,
-                               key=key, issuer=ISSUER, audience=AUDIENCE)
+                               key=key, issuer=ISSUER, audience=AUDIENCE,
+                               extra_claims=None if dpop is None else {
+                                   "cnf": {"jkt": dpop.thumbprint()}})
         codec = ChildIdCodec(id_secret, 86_400)
         fixtures = set(population.fixtures().values())
         servable = [c.nhs_number for c in population.children
@@ -270,14 +282,15 @@ async def main(args: argparse.Namespace) -> None:
             if "miss" in args.runs:
                 # each miss run starts where the last stopped, so no child repeats
                 miss = await _measured(gateway.pid, _load(url, token, cold, n, args.seconds,
-                                                          f"cache-miss x{n}"))
+                                                          f"cache-miss x{n}", dpop_key=dpop))
                 cold = cold[len(miss.latencies) + miss.errors:]
                 print(json.dumps(miss.report(args.latency_ms)), flush=True)
             if "hit" in args.runs:
                 # every hot child once, just before: cache entries live 30 s
-                await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids))
+                await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids),
+                            dpop_key=dpop)
                 hit = await _measured(gateway.pid, _load(url, token, hit_ids, n, args.seconds,
-                                                         f"cache-hit x{n}"))
+                                                         f"cache-hit x{n}", dpop_key=dpop))
                 print(json.dumps(hit.report(args.latency_ms)), flush=True)
     finally:
         for process in (gateway, simulators):
@@ -301,6 +314,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
     parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
+    parser.add_argument("--dpop", action="store_true",
+                        help="DPoP-bound token and a fresh proof per request (RFC 9449)")
     parser.add_argument("--systems", default=None,
                         help="comma-separated systems to configure (default: every simulator)")
     parser.add_argument("--audit", choices=["none", "sqlite", "postgresql"], default="sqlite",

@@ -70,6 +70,17 @@ class AuthSettings(_Frozen):
     """How long past `jwks_cache_seconds` the last key set is still used while refreshes
     fail; after that no token is accepted (503) and `/readyz` is unready."""
     max_token_bytes: Annotated[int, Field(ge=512, le=65_536)] = 8_192
+    dpop: Literal["optional", "required"] = "optional"
+    """RFC 9449: "required" refuses every token not bound to a key (`cnf.jkt`) and proved
+    with a DPoP proof; "optional" requires that only of bound tokens."""
+    dpop_required_clients: tuple[str, ...] = ()
+    """`client_id`s that must use DPoP even when `dpop` is "optional"."""
+    dpop_proof_window_seconds: Annotated[int, Field(ge=5, le=300)] = 60
+    """How far a proof's `iat` may be from now, either way; its `jti` is remembered
+    for twice this."""
+    dpop_public_url: str | None = Field(default=None, pattern=r"^https?://")
+    """The `/graphql` URL clients use, when a proxy makes it differ from what the
+    gateway sees; proofs' `htu` must then equal it. Unset: the request's own URL."""
 
     @model_validator(mode="after")
     def _asymmetric_only(self) -> AuthSettings:
@@ -114,6 +125,11 @@ class LimitSettings(_Frozen):
     max_json_depth: Annotated[int, Field(ge=2, le=64)] = 32
     """Nesting of arrays and objects in `variables` and `extensions`; kept far below
     Python's recursion limit, since coercion and encoding recurse."""
+    max_repeats: Annotated[int, Field(ge=1, le=1_000)] = 20
+    """Occurrences of one field (response key) in one selection set (field duplication)."""
+    max_cost: Annotated[int, Field(ge=50, le=100_000)] = 1_500
+    """Static cost of a document (see `resolvers.cost`): every field of one child costs
+    about 250, each child looked up 10 more."""
     max_errors: Annotated[int, Field(ge=1, le=1_000)] = 20
     """Errors in one response; any more are replaced by one `ERRORS_TRUNCATED` error."""
 
@@ -177,6 +193,13 @@ class AuditSettings(_Frozen):
     PostgreSQL commit at 0, 4.0 ms at 2)."""
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
     checkpoint_every: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
+    checkpoint_interval_seconds: Annotated[float, Field(ge=0, le=3_600)] = 5.0
+    """Also sign a checkpoint this often while there are events no checkpoint covers, so
+    the newest events are vouched for within seconds. 0: only every `checkpoint_every`."""
+    checkpoint_file: str | None = None
+    """Append-only JSON-lines file where every checkpoint is also published, outside the
+    store (ship it to a witness: a WORM store or a third party). None: not published, and
+    a log cut short (newest events and their checkpoints deleted) cannot be detected."""
     timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
     @model_validator(mode="after")
@@ -191,6 +214,9 @@ class BudgetLimits(_Frozen):
 
     subject_per_hour: Annotated[int, Field(ge=1)] = 20
     subject_per_day: Annotated[int, Field(ge=1)] = 50
+    organisation_per_hour: Annotated[int, Field(ge=1)] = 100
+    """Five subjects' hourly budgets: colluding subjects of one organisation cannot
+    multiply their reach past it, and its 80 % alert tells the privacy officer first."""
     organisation_per_day: Annotated[int, Field(ge=1)] = 2_000
 
 
@@ -207,6 +233,15 @@ class BudgetSettings(_Frozen):
     per_process_accepted: bool = False
     """Production without Redis: accept that each process counts budgets on its own (so N
     processes allow N times the budget). Without it, production refuses to start."""
+    processes: Annotated[int, Field(ge=1, le=1_000)] = 1
+    """How many gateway processes share the budgets: while counting without Redis, each
+    enforces only its share (every limit ÷ processes), so more processes give no more."""
+    when_redis_down: Literal["share", "refuse"] = "share"
+    """Redis configured but not answering: "share" counts locally (each process its share),
+    "refuse" answers lookups 503 BUDGETS_UNAVAILABLE until it is back."""
+    local_state_file: str | None = None
+    """Where a process keeps what it counted without Redis (HMACs only), so a restart does
+    not give fresh budget. None: counts are lost on restart."""
 
 
 class AlertSettings(_Frozen):

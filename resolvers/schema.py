@@ -22,7 +22,9 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
+from resolvers.cost import max_cost_rule
 from resolvers.query import Query
+from resolvers.repeats import max_repeats_rule
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -106,7 +108,8 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
     """
     rules = [*QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
              *MaxAliasesLimiter(limits.max_aliases).validation_rules,
-             _directive_limit(limits.max_directives)]
+             _directive_limit(limits.max_directives), max_cost_rule(limits.max_cost),
+             max_repeats_rule(limits.max_repeats)]
     if not development:
         rules.append(NoSchemaIntrospectionCustomRule)
     size = limits.parser_cache_size

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from gateway.settings import AuthSettings
 
-__all__ = ["caller_from_claims"]
+__all__ = ["caller_from_claims", "key_binding"]
 
 
 def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: float) -> Caller:
@@ -25,7 +25,7 @@ def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: f
     joserfc's `JWTClaimsRegistry` checks the registered claims: `iss` equal to
     the issuer, `aud` equal to or containing the audience, `exp` present and
     `nbf`/`iat` (when present) against `now` with `leeway_seconds`, `sub`,
-    `client_id`, `iss`, `aud` present and not blank, `jti` a string. The rules
+    `client_id`, `iss`, `aud`, `jti` present and not blank. The rules
     it cannot express are checked here: the types of `client_id`, `scope`,
     `amr` and `org`, and that `amr` proves multi-factor sign-in.
     """
@@ -37,6 +37,7 @@ def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: f
         exp={"essential": True},
         sub={"essential": True},
         client_id={"essential": True},
+        jti={"essential": True},  # RFC 9068 §2.2: REQUIRED
     )
     try:
         registry.validate(dict(claims))
@@ -50,10 +51,26 @@ def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: f
         scopes=_scopes(claims),
         amr=_amr(claims, settings.mfa_values),
         expires_at=math.floor(claims["exp"]),
-        token_id=claims.get("jti") or None,
+        token_id=_string(claims, "jti"),
         roles=_roles(claims),
         subject_nhs_number=_optional_string(claims, "subject_nhs_number"),
     )
+
+
+def key_binding(claims: Mapping[str, Any]) -> str | None:
+    """The token's RFC 9449 §6.1 `cnf.jkt` (its key's thumbprint), or None when unbound."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict):
+        raise TokenRejectedError("wrong type: cnf")
+    jkt = cnf.get("jkt")
+    if jkt is None:
+        # Another confirmation method (e.g. RFC 8705 `x5t#S256`) that we cannot check.
+        raise TokenRejectedError("unsupported cnf")
+    if not isinstance(jkt, str) or not jkt:
+        raise TokenRejectedError("wrong type: cnf.jkt")
+    return jkt
 
 
 def _string(claims: Mapping[str, Any], name: str) -> str:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any, Final
 
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, JWKRegistry, Key, OKPKey, RSAKey
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
-__all__ = ["MIN_RSA_BITS", "JwksDocumentError", "key_fits", "usable_keys"]
+__all__ = [
+    "MIN_RSA_BITS",
+    "JwksDocumentError",
+    "deprecated_algorithm_accepted",
+    "key_fits",
+    "modulus_bits",
+    "usable_keys",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +122,12 @@ def _check_members(member: dict[str, Any], allowed: frozenset[str]) -> None:
     if "alg" in member and member["alg"] not in allowed:
         raise _UnusableKeyError("alg not in the allow-list")
     # Checked before import: joserfc would accept a short modulus with only a warning.
-    if member.get("kty") == "RSA" and _modulus_bits(member.get("n")) < MIN_RSA_BITS:
+    if member.get("kty") == "RSA" and modulus_bits(member.get("n")) < MIN_RSA_BITS:
         raise _UnusableKeyError("RSA modulus too short")
 
 
-def _modulus_bits(n: object) -> int:
+def modulus_bits(n: object) -> int:
+    """The bit length of a JWK's base64url `n` member; 0 when it is not one."""
     if not isinstance(n, str):
         return 0
     try:
@@ -125,3 +135,18 @@ def _modulus_bits(n: object) -> int:
     except (binascii.Error, ValueError):
         return 0
     return int.from_bytes(raw, "big").bit_length()
+
+
+@contextlib.contextmanager
+def deprecated_algorithm_accepted(alg: str) -> Iterator[None]:
+    """Silence joserfc's warning that RFC 9864 deprecates `EdDSA`.
+
+    The operator allowed it in the settings; warning on every token adds
+    nothing (and fails a run with warnings as errors).
+    """
+    if alg != "EdDSA":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=SecurityWarning)
+        yield

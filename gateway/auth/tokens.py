@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Final
 
 from joserfc import jws, jwt
-from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.errors import BadSignatureError, JoseError
 
-from gateway.auth.claims import caller_from_claims
+from gateway.auth.claims import caller_from_claims, key_binding
 from gateway.auth.devissuer import DEV_ISSUER, dev_key
+from gateway.auth.dpop import (
+    DpopProofRejectedError,
+    DpopRequest,
+    ProofReplayCache,
+    challenge,
+    check_proof,
+)
 from gateway.auth.errors import TokenRejectedError
-from gateway.auth.keys import key_fits
+from gateway.auth.keys import deprecated_algorithm_accepted, key_fits
 from gateway.auth.tokencache import TokenCache
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from joserfc.jwk import Key
 
@@ -33,6 +38,7 @@ __all__ = [
     "TokenValidator",
     "bearer_token",
     "check_header",
+    "credentials",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,13 @@ class TokenValidator:
     never past `exp`) so that a repeated token costs a hash, not a signature
     check. `clock` is wall-clock seconds, injectable for tests.
 
+    Sender-constrained tokens (RFC 9449): a token with `cnf.jkt` is accepted
+    only as `Authorization: DPoP` with a valid proof for this request, whose
+    `jti` `replay` has not seen; a `DPoP` credential must be such a token;
+    and with `dpop = "required"` (or the token's client in
+    `dpop_required_clients`) an unbound token is refused. The replay cache
+    defaults to one in this process; give it Redis to share it.
+
     The development issuer's key is derived from a seed in the source code,
     so anyone can sign with it. Unless `allow_development_key` is true, a
     configuration naming `DEV_ISSUER` is refused at construction and a token
@@ -71,6 +84,7 @@ class TokenValidator:
         *,
         cache_size: int = 4096,
         allow_development_key: bool = False,
+        replay: ProofReplayCache | None = None,
     ) -> None:
         if settings.issuer == DEV_ISSUER and not allow_development_key:
             raise ValueError("the development issuer is accepted only in development mode")
@@ -80,27 +94,64 @@ class TokenValidator:
         self._clock = clock
         self._cache = TokenCache(cache_size)
         self._dev_thumbprint = None if allow_development_key else dev_key().thumbprint()
+        self._replay = ProofReplayCache() if replay is None else replay
+        self._dpop_required_clients = frozenset(settings.dpop_required_clients)
 
-    async def authenticate(self, authorization: str | None) -> Caller:
-        """The caller proved by `authorization` (an HTTP `Authorization` value)."""
+    def challenge(self, exc: BaseException | None = None) -> str:
+        """The `WWW-Authenticate` value to send with a 401 for `exc`."""
+        return challenge(self._settings.algorithms, exc)
+
+    async def authenticate(self, authorization: str | None,
+                           dpop: DpopRequest | None = None) -> Caller:
+        """The caller proved by `authorization` (an HTTP `Authorization` value).
+
+        `dpop` describes the request (its `DPoP` headers, method and URL); it
+        is needed only for a `DPoP` credential, and without it one is refused.
+        """
         try:
-            return await self._authenticate(authorization)
+            return await self._authenticate(authorization, dpop)
         except TokenRejectedError as exc:
-            logger.debug("bearer token rejected: %s", exc.reason)
+            logger.debug("access token rejected: %s", exc.reason)
             raise
 
-    async def _authenticate(self, authorization: str | None) -> Caller:
-        token = bearer_token(authorization, self._settings.max_token_bytes)
-        cached = self._cache.get(token, self._clock())
-        if cached is not None:
-            return cached
-        alg, kid = check_header(_protected_header(token), self._algorithms)
-        key = await self._key(alg, kid)
-        claims = _verified_claims(token, key, alg)
+    async def _authenticate(self, authorization: str | None,
+                            dpop: DpopRequest | None) -> Caller:
+        scheme, token = credentials(authorization, self._settings.max_token_bytes)
         now = self._clock()
-        caller = caller_from_claims(claims, self._settings, now)
-        self._cache.put(token, caller, now)
+        entry = self._cache.lookup(token, now)
+        if entry is None:
+            alg, kid = check_header(_protected_header(token), self._algorithms)
+            key = await self._key(alg, kid)
+            claims = _verified_claims(token, key, alg)
+            now = self._clock()
+            entry = caller_from_claims(claims, self._settings, now), key_binding(claims)
+            self._cache.put(token, entry[0], now, entry[1])
+        caller, jkt = entry
+        await self._check_binding(scheme, token, caller, jkt, dpop)
         return caller
+
+    async def _check_binding(self, scheme: str, token: str, caller: Caller, jkt: str | None,
+                             dpop: DpopRequest | None) -> None:
+        """RFC 9449 §7: the scheme must match the binding, and a bound token needs a proof."""
+        if scheme == "bearer":
+            if jkt is not None:
+                raise TokenRejectedError("bound token sent as bearer")
+            if self._settings.dpop == "required" or caller.client_id in \
+                    self._dpop_required_clients:
+                raise TokenRejectedError("dpop required")
+            return
+        if jkt is None:
+            raise TokenRejectedError("dpop scheme with an unbound token")
+        if dpop is None:
+            raise TokenRejectedError("dpop request details missing")
+        if self._settings.dpop_public_url is not None:
+            dpop = DpopRequest(dpop.proofs, dpop.method, self._settings.dpop_public_url)
+        window = self._settings.dpop_proof_window_seconds
+        jti = check_proof(dpop, token, jkt, algorithms=self._algorithms, now=self._clock(),
+                          window_seconds=window)
+        # Remembered past the far edge of the window, so it cannot come back in it.
+        if not await self._replay.first_use(jkt, jti, 2 * window + 1):
+            raise DpopProofRejectedError("proof replayed")
 
     async def _key(self, alg: str, kid: str) -> Key:
         key = await self._jwks.key_for(kid)
@@ -115,11 +166,20 @@ class TokenValidator:
 
 def bearer_token(authorization: str | None, max_bytes: int) -> str:
     """The compact JWS in an RFC 6750 `Bearer` credential, refused if over `max_bytes`."""
+    scheme, token = credentials(authorization, max_bytes)
+    if scheme != "bearer":
+        raise TokenRejectedError("not a bearer credential")
+    return token
+
+
+def credentials(authorization: str | None, max_bytes: int) -> tuple[str, str]:
+    """The scheme (`bearer` or `dpop`, lower-case) and compact JWS of `authorization`."""
     if not authorization:
         raise TokenRejectedError("no credentials")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        raise TokenRejectedError("not a bearer credential")
+    scheme = scheme.lower()
+    if scheme not in {"bearer", "dpop"}:
+        raise TokenRejectedError("not a bearer or DPoP credential")
     token = token.strip(" ")
     if not token:
         raise TokenRejectedError("no credentials")
@@ -129,7 +189,7 @@ def bearer_token(authorization: str | None, max_bytes: int) -> str:
         raise TokenRejectedError("too long")
     if not _COMPACT_JWS.fullmatch(token):
         raise TokenRejectedError("malformed")
-    return token
+    return scheme, token
 
 
 def check_header(header: object, algorithms: frozenset[str]) -> tuple[str, str]:
@@ -163,25 +223,10 @@ def _protected_header(token: str) -> object:
 
 def _verified_claims(token: str, key: Key, alg: str) -> dict[str, Any]:
     try:
-        with _deprecated_algorithm_accepted(alg):
+        with deprecated_algorithm_accepted(alg):
             return jwt.decode(token, key, algorithms=[alg]).claims
     except BadSignatureError as exc:
         raise TokenRejectedError("bad signature") from exc
     # RecursionError: a deeply nested payload, which only the issuer could have signed.
     except (JoseError, ValueError, TypeError, RecursionError) as exc:
         raise TokenRejectedError("malformed") from exc
-
-
-@contextlib.contextmanager
-def _deprecated_algorithm_accepted(alg: str) -> Iterator[None]:
-    """Silence joserfc's warning that RFC 9864 deprecates `EdDSA`.
-
-    The operator allowed it in the settings; warning on every token adds
-    nothing (and fails a run with warnings as errors).
-    """
-    if alg != "EdDSA":
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=SecurityWarning)
-        yield

@@ -12,6 +12,7 @@ __all__ = [
     "AccessBudgetExceededError",
     "AuditUnavailableError",
     "BadUserInputError",
+    "BudgetsUnavailableError",
     "FieldWithheldError",
     "ForbiddenError",
     "GatewayError",
@@ -100,6 +101,17 @@ class AccessBudgetExceededError(GatewayError):
 
     code = "ACCESS_BUDGET_EXCEEDED"
     http_status = 429
+
+
+class BudgetsUnavailableError(GatewayError):
+    """Budgets cannot be counted (Redis away) and the configuration says refuse, not share."""
+
+    code = "BUDGETS_UNAVAILABLE"
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__("Access budgets cannot be counted just now, so no child is looked up; "
+                         "try again shortly.")
 
 
 class AuditUnavailableError(GatewayError):

@@ -17,14 +17,26 @@ import datetime as dt
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.alerts import Alert, AlertKind
-from gateway.core.errors import AccessBudgetExceededError
+from gateway.core.errors import AccessBudgetExceededError, BudgetsUnavailableError
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.limits.budget_scripts import CHARGE_DISTINCT
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
+from gateway.limits.windows import (
+    ORGANISATION_DAY,
+    ORGANISATION_HOUR,
+    SUBJECT_DAY,
+    SUBJECT_HOUR,
+    WINDOWS,
+    LocalWindows,
+    Outcome,
+    Slot,
+    Window,
+)
 from gateway.settings import BudgetLimits
 
 if TYPE_CHECKING:
@@ -38,31 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["WINDOWS", "Budgets", "Charge", "Window", "limits_for", "warning_threshold"]
 
 log = logging.getLogger(__name__)
-
-GRACE_SECONDS = 300
-"""How long a window's keys outlive its bucket: covers clock skew between processes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One kind of budget: whose children it counts, over which calendar bucket."""
-
-    name: str
-    tag: str
-    seconds: int
-    limit_field: str
-    description: str
-
-    def limit(self, limits: BudgetLimits) -> int:
-        return int(getattr(limits, self.limit_field))
-
-
-SUBJECT_HOUR = Window("subject_hour", "sh", 3_600, "subject_per_hour", "per subject per hour")
-SUBJECT_DAY = Window("subject_day", "sd", 86_400, "subject_per_day", "per subject per day")
-ORGANISATION_DAY = Window("organisation_day", "od", 86_400, "organisation_per_day",
-                          "per organisation per day")
-WINDOWS = (SUBJECT_HOUR, SUBJECT_DAY, ORGANISATION_DAY)
-
 
 @dataclass(frozen=True, slots=True)
 class Charge:
@@ -82,99 +69,13 @@ def limits_for(settings: BudgetSettings, roles: Iterable[str]) -> BudgetLimits:
     chosen = [settings.roles[role] for role in roles if role in settings.roles]
     if not chosen:
         return settings.default
-    return BudgetLimits(subject_per_hour=max(c.subject_per_hour for c in chosen),
-                        subject_per_day=max(c.subject_per_day for c in chosen),
-                        organisation_per_day=max(c.organisation_per_day for c in chosen))
+    return BudgetLimits(**{w.limit_field: max(w.limit(c) for c in chosen) for w in WINDOWS})
 
 
 def warning_threshold(limit: int, ratio: float) -> int:
     """The count at which a window warns: `ratio` of `limit`, rounded up (at least 1)."""
     # Rounded first so that float noise (0.7 * 10 = 7.000000000000001) does not add one.
     return max(1, math.ceil(round(limit * ratio, 6)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """One window as applied to one charge: its Redis key, limit and timing."""
-
-    window: Window
-    key: str
-    limit: int
-    threshold: int
-    ends_in: float
-
-    @property
-    def ttl(self) -> int:
-        return math.ceil(self.ends_in) + GRACE_SECONDS
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    accepted: bool
-    used: tuple[int, ...]
-    added: tuple[bool, ...]
-    marked: tuple[bool, ...]
-
-    @classmethod
-    def from_reply(cls, reply: Sequence[Any]) -> _Outcome:
-        values = [int(v) for v in reply]
-        return cls(accepted=values[0] == 1, used=tuple(values[1::3]),
-                   added=tuple(v == 1 for v in values[2::3]),
-                   marked=tuple(v == 1 for v in values[3::3]))
-
-
-class _LocalWindows:
-    """The in-process stand-in for Redis: the same sets, flags and rules as the script."""
-
-    def __init__(self) -> None:
-        self._sets: dict[str, tuple[float, set[str]]] = {}
-        self._flags: dict[str, float] = {}
-        self._next_prune = 0.0
-
-    def __bool__(self) -> bool:
-        return bool(self._sets)
-
-    def charge(self, slots: Sequence[_Slot], member: str, now: float) -> _Outcome:
-        self._prune(now)
-        sets = [self._sets.get(s.key, (0.0, set()))[1] for s in slots]
-        fresh = [member not in members for members in sets]
-        used = [len(members) for members in sets]
-        full = [f and u + 1 > s.limit for f, u, s in zip(fresh, used, slots, strict=True)]
-        if any(full):
-            return _Outcome(False, tuple(used), (False,) * len(slots), tuple(full))
-        marked = []
-        for slot, is_fresh, members in zip(slots, fresh, sets, strict=True):
-            if is_fresh:
-                members.add(member)
-                self._sets[slot.key] = (now + slot.ttl, members)
-            flag = f"{slot.key}:warned"
-            due = is_fresh and len(members) >= slot.threshold and flag not in self._flags
-            if due:
-                self._flags[flag] = now + slot.ttl
-            marked.append(due)
-        return _Outcome(True, tuple(len(m) for m in sets), tuple(fresh), tuple(marked))
-
-    def _prune(self, now: float) -> None:
-        if now < self._next_prune:
-            return
-        self._next_prune = now + 60
-        self._sets = {k: v for k, v in self._sets.items() if v[0] > now}
-        self._flags = {k: v for k, v in self._flags.items() if v > now}
-
-    def drain(self, now: float) -> tuple[dict[str, tuple[float, set[str]]], dict[str, float]]:
-        """Hand over (and forget) everything still live, to be written back to Redis."""
-        self._next_prune = 0.0
-        self._prune(now)
-        drained = self._sets, self._flags
-        self._sets, self._flags = {}, {}
-        return drained
-
-    def restore(self, sets: dict[str, tuple[float, set[str]]], flags: dict[str, float]) -> None:
-        for key, (expires, members) in sets.items():
-            mine = self._sets.setdefault(key, (expires, set()))
-            mine[1].update(members)
-        for flag, expires in flags.items():
-            self._flags.setdefault(flag, expires)
 
 
 class Budgets:
@@ -201,7 +102,8 @@ class Budgets:
         self._clock = clock
         self._pseudonym = pseudonym or Pseudonymiser(secret)
         self._backoff = Backoff("budgets", retry_seconds, clock)
-        self._local = _LocalWindows()
+        state = settings.local_state_file
+        self._local = LocalWindows(None if state is None else Path(state))
         self._script = redis.register_script(CHARGE_DISTINCT) if redis is not None else None
 
     @property
@@ -242,23 +144,36 @@ class Budgets:
         return Charge(counted=any(outcome.added), usage=usage)
 
     def _slots(self, subject: str, organisation: str | None, limits: BudgetLimits,
-               now: float) -> list[_Slot]:
+               now: float) -> list[Slot]:
         owners = [(SUBJECT_HOUR, "subject", subject), (SUBJECT_DAY, "subject", subject)]
         if organisation is not None:
-            owners.append((ORGANISATION_DAY, "organisation", organisation))
+            owners += [(ORGANISATION_HOUR, "organisation", organisation),
+                       (ORGANISATION_DAY, "organisation", organisation)]
         slots = []
         for window, kind, owner in owners:
             bucket = int(now // window.seconds)
             limit = window.limit(limits)
-            slots.append(_Slot(
+            slots.append(Slot(
                 window=window, key=f"{self._prefix}{window.tag}:{bucket}:{self._hash(kind, owner)}",
                 limit=limit, threshold=warning_threshold(limit, self._settings.alert_ratio),
                 ends_in=(bucket + 1) * window.seconds - now))
         return slots
 
-    async def _count(self, slots: Sequence[_Slot], member: str, now: float) -> _Outcome:
+    def _locally(self, slots: Sequence[Slot], member: str, now: float) -> Outcome:
+        """Count in this process: only its share of every limit, or refuse if configured."""
+        if self._redis is not None and self._settings.when_redis_down == "refuse":
+            raise BudgetsUnavailableError
+        share = self._settings.processes
+        if share > 1:
+            slots = [replace(s, limit=max(1, s.limit // share),
+                             threshold=warning_threshold(max(1, s.limit // share),
+                                                         self._settings.alert_ratio))
+                     for s in slots]
+        return self._local.charge(slots, member, now)
+
+    async def _count(self, slots: Sequence[Slot], member: str, now: float) -> Outcome:
         if self._redis is None or self._script is None or self._backoff.down:
-            return self._local.charge(slots, member, now)
+            return self._locally(slots, member, now)
         try:
             if self._local:
                 await self._write_back(self._redis, now)
@@ -267,9 +182,9 @@ class Budgets:
                 args=[member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))])
         except REDIS_FAILURES as exc:
             self._backoff.failed(exc)
-            return self._local.charge(slots, member, now)
+            return self._locally(slots, member, now)
         self._backoff.succeeded()
-        return _Outcome.from_reply(reply)
+        return Outcome.from_reply(reply)
 
     async def _write_back(self, redis: aioredis.Redis, now: float) -> None:
         """Add what this process counted while Redis was away (no limit: it is history)."""

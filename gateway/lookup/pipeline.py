@@ -20,6 +20,7 @@ from gateway.accountability.notes import ChildAccess
 from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.errors import (
     AccessBudgetExceededError,
+    BudgetsUnavailableError,
     ForbiddenError,
     NotFoundError,
     QueryTooComplexError,
@@ -144,6 +145,9 @@ class Lookup:
         except AccessBudgetExceededError:
             note.outcome = "budget_exceeded"
             raise
+        except BudgetsUnavailableError:
+            note.outcome = "refused"  # budgets could not be counted: nothing is looked up
+            raise
 
     def _servable(self, merged: Merged) -> ChildState | None:
         state = merged.state
@@ -193,9 +197,10 @@ class Lookup:
         try:
             for nhs, note in zip(candidates, notes, strict=True):
                 await self._charge(note, nhs)
-        except AccessBudgetExceededError:
+        except (AccessBudgetExceededError, BudgetsUnavailableError) as exc:
             for note in notes:
-                note.outcome = "budget_exceeded"
+                note.outcome = ("budget_exceeded" if isinstance(exc, AccessBudgetExceededError)
+                                else "refused")
             raise
         loaded = await asyncio.gather(*(self.load(nhs) for nhs in candidates))
         found: list[Match] = []

@@ -8,6 +8,7 @@ import gc
 import sys
 from pathlib import Path
 
+from gateway.accountability.audit.commands import add_audit_parser
 from gateway.settings import ConfigError, check_production, load_settings
 from gateway.web.connector_cli import add_connector_parser
 
@@ -72,38 +73,17 @@ def _dev_token(args: argparse.Namespace) -> int:
     from gateway.auth.devissuer import mint_dev_token
 
     amr = [v for part in (args.amr or []) for v in part.replace(",", " ").split()]
-    extra = {"subject_nhs_number": args.subject_nhs} if args.subject_nhs else None
+    extra: dict[str, object] = {"subject_nhs_number": args.subject_nhs} if args.subject_nhs \
+        else {}
+    if args.dpop_key:
+        from gateway.auth.dpop import load_or_create_key
+
+        # RFC 9449 §6.1: bound to the key's RFC 7638 SHA-256 thumbprint.
+        extra["cnf"] = {"jkt": load_or_create_key(args.dpop_key).thumbprint()}
     print(mint_dev_token(subject=args.sub, scopes=args.scope, amr=amr or None,  # noqa: T201
                          organisation=args.org, client_id=args.client, ttl_seconds=args.ttl,
-                         roles=args.role, extra_claims=extra))
+                         roles=args.role, extra_claims=extra or None))
     return 0
-
-
-def _audit(args: argparse.Namespace) -> int:
-    from gateway.accountability.audit import commands
-
-    if args.audit_command == "verify":
-        return commands.verify_command(args.config)
-    if args.audit_command == "export":
-        return commands.export_command(args.config, args.out, fhir=args.fhir)
-    return commands.init_db_command(args.admin_dsn, args.gateway_role)
-
-
-def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    audit = commands.add_parser("audit", help="check, export or set up the audit log")
-    actions = audit.add_subparsers(dest="audit_command", required=True)
-    verify = actions.add_parser("verify", help="check the whole log; name the first bad event")
-    export = actions.add_parser("export", help="write the log as JSON lines")
-    for action in (verify, export):
-        action.add_argument("--config", type=Path, default=None,
-                            help="TOML configuration (default: $CONTACTPOINT_CONFIG)")
-    export.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
-    export.add_argument("--fhir", action="store_true", help="FHIR AuditEvent resources instead")
-    init_db = actions.add_parser("init-db", help="create the PostgreSQL schema and gateway role")
-    init_db.add_argument("--admin-dsn", required=True, help="a role that may create roles")
-    init_db.add_argument("--gateway-role", required=True,
-                         help="the LOGIN role the gateway connects as (INSERT and SELECT only)")
-    audit.set_defaults(run=_audit)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,8 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=600)
     token.add_argument("--role", action="append", help="a role (chooses the budget)")
     token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
+    token.add_argument("--dpop-key", metavar="FILE",
+                       help="bind the token to this PEM EC P-256 private key (RFC 9449 DPoP); "
+                            "created, mode 0600, if missing")
     token.set_defaults(run=_dev_token)
-    _audit_parser(commands)
+    add_audit_parser(commands)
     add_connector_parser(commands)
     config = commands.add_parser("config", help="check a configuration without starting")
     config_actions = config.add_subparsers(dest="config_command", required=True)

@@ -1,7 +1,8 @@
 """`python -m gateway.web.democlient`: find a demo child (`--fixture`: ordinary), print it.
 
 Shows the two calls a partner agency makes (findChildren, then child) against
-a running `contactpoint demo`, with a development token.
+a running `contactpoint demo`, with a development token; with `--dpop-key FILE`
+the token is bound to that key and each request carries a DPoP proof (RFC 9449).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import argparse
 import json
 import sys
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth.devissuer import mint_dev_token
+from gateway.auth.dpop import load_or_create_key, make_proof
 from gateway.web.demo import DEMO_SCOPES, fixtures_json
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey
 
 FIND = """query Find($search: ChildSearch!) {
   findChildren(search: $search, purpose: SAFEGUARDING) { id name { given family } dateOfBirth }
@@ -32,10 +37,14 @@ RECORD = """query Record($id: ID!) {
 }"""
 
 
-def _post(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+def _post(url: str, token: str, query: str, variables: dict[str, Any],
+          dpop_key: ECKey | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    if dpop_key is not None:
+        headers["Authorization"] = f"DPoP {token}"
+        headers["DPoP"] = make_proof(dpop_key, "POST", url, token)  # one proof per request
     request = urllib.request.Request(  # noqa: S310 -- the URL is the local demo's, given by the user
-        url, data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        url, data=json.dumps({"query": query, "variables": variables}).encode(), headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         body: dict[str, Any] = json.load(response)
     return body
@@ -47,16 +56,21 @@ def main() -> int:
     parser.add_argument("--fixture", default="ordinary")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--children", type=int, default=10_000)
+    parser.add_argument("--dpop-key", metavar="FILE",
+                        help="PEM EC P-256 private key (created if missing): use DPoP")
     args = parser.parse_args()
     nhs = json.loads(fixtures_json(args.seed, args.children))[args.fixture]
+    key = load_or_create_key(args.dpop_key) if args.dpop_key else None
+    extra = None if key is None else {"cnf": {"jkt": key.thumbprint()}}
     token = mint_dev_token("demo-practitioner", DEMO_SCOPES, amr=["mfa"], organisation="demo-org",
-                           client_id="demo-client", ttl_seconds=300)
-    found = _post(args.url, token, FIND, {"search": {"nhsNumber": nhs}})
+                           client_id="demo-client", ttl_seconds=300, extra_claims=extra)
+    found = _post(args.url, token, FIND, {"search": {"nhsNumber": nhs}}, key)
     print(json.dumps(found, indent=2))  # noqa: T201
     matches = (found.get("data") or {}).get("findChildren") or []
     if not matches:
         return 1
-    print(json.dumps(_post(args.url, token, RECORD, {"id": matches[0]["id"]}), indent=2))  # noqa: T201
+    record = _post(args.url, token, RECORD, {"id": matches[0]["id"]}, key)
+    print(json.dumps(record, indent=2))  # noqa: T201
     return 0
 
 

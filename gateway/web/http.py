@@ -14,6 +14,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
+from gateway.auth.dpop import DpopRequest
 from gateway.auth.errors import JwksUnavailableError
 from gateway.core.errors import (
     AuditUnavailableError,
@@ -160,14 +161,16 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
                               f"Accept {GRAPHQL_RESPONSE} or {JSON}.", request_id)
     try:
         body = await _read_body(request, limits.max_body_bytes)
-        caller = await runtime.validator.authenticate(request.headers.get("authorization"))
+        caller = await runtime.validator.authenticate(
+            request.headers.get("authorization"),
+            DpopRequest(tuple(request.headers.getlist("dpop")), request.method, str(request.url)))
         query, variables, operation = _payload(body, limits.max_json_depth)
     except _BodyError as exc:
         return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
                               media_type)
     except UnauthenticatedError as exc:
         return _refusal(exc, request_id, media_type,
-                        {"WWW-Authenticate": 'Bearer realm="contactpoint"'})
+                        {"WWW-Authenticate": runtime.validator.challenge(exc)})
     except JwksUnavailableError as exc:
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
     except BadUserInputError as exc:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from gateway.core.errors import AccessBudgetExceededError
+from gateway.core.errors import AccessBudgetExceededError, BudgetsUnavailableError
 
 if TYPE_CHECKING:
     from graphql import GraphQLError
@@ -67,6 +67,17 @@ def _formatted(errors: list[GraphQLError], *, development: bool,
     return shown
 
 
+# Errors inside a result that make the whole response take their HTTP status.
+_RESPONSE_STATUS = {AccessBudgetExceededError.code: AccessBudgetExceededError.http_status,
+                    BudgetsUnavailableError.code: BudgetsUnavailableError.http_status}
+
+
+def _status_of(errors: list[GraphQLError]) -> int:
+    codes = {e.extensions.get("code") for e in errors if e.extensions}
+    return max((status for code, status in _RESPONSE_STATUS.items() if code in codes),
+               default=200)
+
+
 def _dump(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -79,10 +90,7 @@ def result_response(result: ExecutionResult, media_type: str, request_id: str, *
     """
     errors = list(result.errors or [])
     body: dict[str, Any] = {}
-    over_budget = AccessBudgetExceededError.code
-    status = (AccessBudgetExceededError.http_status
-              if any(e.extensions and e.extensions.get("code") == over_budget for e in errors)
-              else 200)
+    status = _status_of(errors)
     if _is_request_error(errors):
         status = 400 if media_type == GRAPHQL_RESPONSE else 200
     else:

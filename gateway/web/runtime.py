@@ -14,6 +14,7 @@ from connectors.registry import build_connector, close_all, resolve_manifests
 from gateway.accountability.audit import open_audit_log
 from gateway.accountability.recorder import Accountability
 from gateway.alerts import open_alert_sink
+from gateway.auth.dpop import ProofReplayCache
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, MemoryStore, RedisStore
@@ -134,8 +135,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),
-            validator=TokenValidator(settings.auth, jwks,
-                                     allow_development_key=settings.development),
+            validator=TokenValidator(
+                settings.auth, jwks, allow_development_key=settings.development,
+                replay=ProofReplayCache(client, cache.key_prefix,
+                                        retry_seconds=cache.redis_retry_seconds)),
             jwks=jwks, store=store, connectors=connectors, manifests=manifests,
             services=_services(settings, connectors, merge_rules(settings, manifests), store,
                                accountability, budgets),

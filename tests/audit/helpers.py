@@ -39,8 +39,10 @@ def event(i: int, *, nhs: str | None = None, outcome: str = "released") -> Audit
 
 
 def settings(**values: object) -> AuditSettings:
+    # No timer checkpoints unless a test asks: most tests count on one every 5 events.
     base: dict[str, object] = {"pseudonym_secret": SECRET, "flush_interval_ms": 2,
-                               "checkpoint_every": 5, "timeout_seconds": 1.0}
+                               "checkpoint_every": 5, "checkpoint_interval_seconds": 0,
+                               "timeout_seconds": 1.0}
     return AuditSettings.model_validate({**base, **values})
 
 
@@ -103,6 +105,11 @@ class Tamperer:
 
     async def delete(self, seq: int) -> None:
         await self.execute("DELETE FROM {events} WHERE seq = $1", seq)
+
+    async def cut_from(self, seq: int) -> None:
+        """Cut the log short: delete event `seq` and every later one, and their checkpoints."""
+        await self.execute("DELETE FROM {events} WHERE seq >= $1", seq)
+        await self.execute("DELETE FROM {checkpoints} WHERE seq >= $1", seq)
 
     async def move(self, seq: int, to: int) -> None:
         await self.execute("UPDATE {events} SET seq = $1 WHERE seq = $2", to, seq)

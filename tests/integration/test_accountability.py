@@ -176,3 +176,24 @@ async def test_alerts_for_the_privacy_officer(gateway, fixture, kind):
     text = "\n".join(lines)
     assert gateway.fixtures[fixture] not in text
     assert "user-7" not in text
+
+
+async def test_budgets_that_cannot_be_counted_may_refuse_every_lookup(sims, jwks, signing_key):
+    """[budgets] when_redis_down = "refuse": Redis away means 503, nothing looked up, audited."""
+    async with running_gateway(sims, jwks, signing_key,
+                               cache={"redis_url": "redis://127.0.0.1:1/0",
+                                      "redis_timeout_seconds": 0.2},
+                               budgets={"when_redis_down": "refuse"}) as gateway:
+        response = await gateway.post({"query": CHILD_BY_ID, "variables": {
+            "id": gateway.id_for(gateway.fixtures["ordinary"])}})
+        assert response.status_code == 503
+        body = response.json()
+        assert body["errors"][0]["extensions"]["code"] == "BUDGETS_UNAVAILABLE"
+        assert body["data"] == {"child": None}
+        assert sum(sum(getattr(sims, n).hits.values()) for n in sims.urls()) == 0
+        [event] = await events_for(gateway, "ordinary")
+        assert event.outcome == "refused"
+
+
+CHILD_BY_ID = ('query($id: ID!) { child(id: $id, purpose: SAFEGUARDING, caseReference: "CASE-1")'
+               " { name { family } } }")

@@ -113,7 +113,8 @@ async def test_a_body_nested_as_deep_as_its_size_allows_is_refused(gateway):
 # --- directives ------------------------------------------------------------------------
 
 def _directives(count: int) -> str:
-    return " ".join(["__typename @include(if: true)"] * count)
+    # Each in its own inline fragment: a field repeated in one selection is refused by itself.
+    return " ".join(["... { __typename @include(if: true) }"] * count)
 
 
 async def test_fifty_directives_are_allowed(gateway):
@@ -124,7 +125,7 @@ async def test_fifty_directives_are_allowed(gateway):
 
 async def test_fifty_one_include_on_withheld_fields_are_too_complex(gateway):
     nhs = gateway.fixtures["ordinary"]
-    fields = " ".join(["address @include(if: true) { postcode }"] * 51)
+    fields = " ".join(["... on Child { address @include(if: true) { postcode } }"] * 51)
     query = (f'{{ child(id: "{gateway.id_for(nhs)}", purpose: SAFEGUARDING, '
              f'caseReference: "C-1") {{ id {fields} }} }}')
     response = await gateway.post({"query": query}, token=gateway.token(IDENTITY),

@@ -18,8 +18,9 @@ ORG = "URN-100234"
 NO_ROLES: frozenset[str] = frozenset()
 
 
-def settings(hour=20, day=50, org=2_000, **roles: BudgetLimits) -> BudgetSettings:
+def settings(hour=20, day=50, org=2_000, org_hour=100, **roles: BudgetLimits) -> BudgetSettings:
     return BudgetSettings(default=BudgetLimits(subject_per_hour=hour, subject_per_day=day,
+                                               organisation_per_hour=org_hour,
                                                organisation_per_day=org), roles=roles)
 
 
@@ -49,7 +50,7 @@ async def test_children_are_counted_once_and_repeats_are_free(make):
     other = await charge(budgets, "c2")
     assert first.counted
     assert first.usage == {"subject_hour": (1, 20), "subject_day": (1, 50),
-                           "organisation_day": (1, 2_000)}
+                           "organisation_hour": (1, 100), "organisation_day": (1, 2_000)}
     assert not again.counted
     assert again.usage == first.usage
     assert other.counted
@@ -113,7 +114,7 @@ async def test_a_refusal_counts_nothing_in_any_window(make):
         await charge(budgets, "c3", subject="bob")   # organisation full, bob's hour is not
     usage = (await charge(budgets, "c2", subject="bob")).usage
     assert usage == {"subject_hour": (1, 5), "subject_day": (1, 50),
-                     "organisation_day": (2, 2)}
+                     "organisation_hour": (2, 100), "organisation_day": (2, 2)}
 
 
 @pytest.mark.parametrize(("roles", "expected"), [
@@ -204,7 +205,7 @@ async def test_redis_holds_no_subject_organisation_or_child_in_clear(make, redis
     await charge(budgets, "child-pseudonym-1")
     await charge(budgets, "child-pseudonym-2")            # reaches 80 %: a warned flag
     keys = [key async for key in redis_client.scan_iter(match=f"{prefix}*")]
-    assert len(keys) == 4   # hour, day, organisation sets + the hour's warned flag
+    assert len(keys) == 5   # hour, day, organisation hour and day sets + the hour's flag
     stored = b" ".join(keys)
     for key in keys:
         ttl = await redis_client.ttl(key)
@@ -223,7 +224,7 @@ async def test_keys_expire_shortly_after_their_bucket(make, redis_client, prefix
     ttls = sorted([await redis_client.ttl(key)
                    async for key in redis_client.scan_iter(match=f"{prefix}*")])
     # 10:15 UTC: the hour ends in 45 minutes, the day in 13 h 45; both plus grace.
-    expected = [45 * 60 + 300, 13 * 3600 + 45 * 60 + 300, 13 * 3600 + 45 * 60 + 300]
+    expected = [45 * 60 + 300] * 2 + [13 * 3600 + 45 * 60 + 300] * 2
     assert all(0 <= want - got <= 1 for got, want in zip(ttls, expected, strict=True))
 
 
@@ -295,3 +296,68 @@ async def test_without_redis_budgets_hold_in_process(make):
     await charge_many(budgets, ["c1", "c2", "c2"])
     with pytest.raises(AccessBudgetExceededError):
         await charge(budgets, "c3")
+
+
+async def test_colluding_subjects_of_one_organisation_share_its_hourly_budget(make, sink):
+    """The audit's finding: five subjects of one organisation got 100 children an hour.
+    Now the organisation's hour (default 100) caps them together, and warns at 80 %."""
+    budgets = make(BudgetSettings())
+    subjects = [f"colluder-{n}@org.example" for n in range(6)]
+    child = iter(range(1_000))
+    for subject in subjects[:5]:
+        for _ in range(20):
+            await charge(budgets, f"child-{next(child)}", subject=subject)
+    with pytest.raises(AccessBudgetExceededError) as info:
+        await charge(budgets, f"child-{next(child)}", subject=subjects[5])
+    assert info.value.extensions["budget"] == "organisation_hour"
+    kinds = [(a.kind, a.detail["budget"]) for a in sink.alerts]
+    assert ("budget_warning", "organisation_hour") in kinds
+    assert ("budget_exceeded", "organisation_hour") in kinds
+    # A child already counted this hour is still free to look up again.
+    await charge(budgets, "child-0", subject=subjects[5])
+
+
+def test_organisation_hour_default_and_roles():
+    assert BudgetLimits().organisation_per_hour == 100
+    configured = settings(mash=BudgetLimits(organisation_per_hour=600))
+    assert limits_for(configured, frozenset({"mash"})).organisation_per_hour == 600
+
+
+async def test_without_redis_each_process_enforces_only_its_share(make, dead_redis):
+    """Three processes, Redis down: each may count a third of every window, no more."""
+    budgets = make(BudgetSettings(default=BudgetLimits(subject_per_hour=9), processes=3),
+                   redis=dead_redis)
+    await charge_many(budgets, ["c1", "c2", "c3"])
+    with pytest.raises(AccessBudgetExceededError):
+        await charge(budgets, "c4")
+
+
+async def test_a_restart_without_redis_keeps_the_counts(make, dead_redis, tmp_path):
+    state = tmp_path / "budgets.json"
+    configured = BudgetSettings(default=BudgetLimits(subject_per_hour=3),
+                                local_state_file=str(state))
+    children = ["child-pseudonym-1", "child-pseudonym-2", "child-pseudonym-3"]
+    await charge_many(make(configured, redis=dead_redis), children)
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    stored = state.read_text()
+    for value in (SUBJECT, ORG, *children):
+        assert value not in stored
+    restarted = make(configured, redis=dead_redis)   # a new process, the same file
+    with pytest.raises(AccessBudgetExceededError):
+        await charge(restarted, "child-pseudonym-4")
+    assert not (await charge(restarted, children[0])).counted
+
+
+async def test_a_restart_keeps_nothing_without_a_state_file(make, dead_redis):
+    configured = BudgetSettings(default=BudgetLimits(subject_per_hour=3))
+    await charge_many(make(configured, redis=dead_redis), ["c1", "c2", "c3"])
+    assert (await charge(make(configured, redis=dead_redis), "c4")).counted
+
+
+async def test_production_may_refuse_instead_of_counting_alone(make, dead_redis):
+    from gateway.core.errors import BudgetsUnavailableError
+
+    budgets = make(BudgetSettings(when_redis_down="refuse"), redis=dead_redis)
+    with pytest.raises(BudgetsUnavailableError) as info:
+        await charge(budgets, "c1")
+    assert (info.value.http_status, info.value.extensions["code"]) == (503, "BUDGETS_UNAVAILABLE")

@@ -28,7 +28,7 @@ redis_client = integration.redis_client
 
 GENEROUS = {
     "default": {"subject_per_hour": 1_000_000, "subject_per_day": 1_000_000,
-                "organisation_per_day": 1_000_000},
+                "organisation_per_hour": 1_000_000, "organisation_per_day": 1_000_000},
     "subject_requests_per_minute": 1_000_000,
     "client_requests_per_minute": 1_000_000,
     "burst": 1_000_000,

@@ -40,6 +40,8 @@ from graphql import (
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from resolvers.cost import document_cost
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.graphql"
 SCHEMA = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
 
@@ -59,6 +61,8 @@ MAX_ALIASES = 15  # the gateway's default [limits]
 MAX_TOKENS = 2000
 MAX_DEPTH = 8
 MAX_DIRECTIVES = 50
+MAX_COST = 1500  # resolvers/cost.py: the one limit the reference takes from the gateway
+MAX_REPEATS = 20  # one response key in one selection set
 
 # Alias names: never a field name of any type (so they cannot clash with an
 # unaliased field), never a personal value (so leak checks cannot match them).
@@ -373,10 +377,35 @@ def count_directives(document: Document) -> int:
             + sum(walk(f.selections) for f in document.fragments))
 
 
+def count_repeats(document: Document) -> int:
+    """The most times one response key stands in one selection set (roots included)."""
+
+    def walk(selections: tuple[Selection, ...]) -> int:
+        keys: dict[str, int] = {}
+        deepest = 0
+        for s in selections:
+            if isinstance(s, Field):
+                key = s.alias or s.name
+                keys[key] = keys.get(key, 0) + 1
+                deepest = max(deepest, walk(s.selections or ()))
+            elif isinstance(s, InlineFragment):
+                deepest = max(deepest, walk(s.selections))
+        return max(deepest, *keys.values(), 0)
+
+    roots: dict[str, int] = {}
+    for r in document.roots:
+        roots[r.alias or r.field] = roots.get(r.alias or r.field, 0) + 1
+    return max(max(roots.values(), default=0),
+               *(walk(r.selections) for r in document.roots),
+               *(walk(f.selections) for f in document.fragments), 0)
+
+
 def too_complex(document: Document, text: str) -> bool:
     """Whether the gateway's default shape limits must refuse this document."""
     return (count_aliases(document) > MAX_ALIASES or count_tokens(text) > MAX_TOKENS
-            or count_depth(document) > MAX_DEPTH or count_directives(document) > MAX_DIRECTIVES)
+            or count_depth(document) > MAX_DEPTH or count_directives(document) > MAX_DIRECTIVES
+            or document_cost(SCHEMA, parse(text)) > MAX_COST
+            or count_repeats(document) > MAX_REPEATS)
 
 
 def validate_document(text: str) -> None:

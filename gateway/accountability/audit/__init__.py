@@ -1,10 +1,11 @@
 """The tamper-evident audit log: every access and refusal, committed before data leaves.
 
 Events name children only by keyed pseudonym; rows form a SHA-256 hash chain with
-signed checkpoints; the store is SQLite (embedded default) or PostgreSQL
+signed checkpoints, also published to an append-only file outside the store (so a
+log cut short is detected); the store is SQLite (embedded default) or PostgreSQL
 (production), both append-only. `open_audit_log(settings.audit)` gives the
-gateway its `AuditLog`; `contactpoint audit verify|export|init-db` work on the
-same stores.
+gateway its `AuditLog`; `contactpoint audit verify|export|public-key|init-db` work
+on the same stores.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gateway.accountability.audit.events import AuditEvent, child_pseudonym
 from gateway.accountability.audit.log import AuditLog, GroupCommitLog, NullAuditLog
 from gateway.accountability.audit.pgsetup import SetupError, init_postgres
 from gateway.accountability.audit.postgres_store import PostgresStore
+from gateway.accountability.audit.published import CheckpointFile
 from gateway.accountability.audit.sqlite_store import SqliteStore
 from gateway.accountability.audit.verify import Problem, Verdict, export_log, verify_log
 from gateway.settings import ConfigError
@@ -65,5 +67,9 @@ async def open_audit_log(settings: AuditSettings) -> AuditLog:
     """
     if settings.store == "none":
         return NullAuditLog()
+    publisher = None if settings.checkpoint_file is None else CheckpointFile(
+        settings.checkpoint_file)
     return GroupCommitLog(open_store(settings), flush_interval_ms=settings.flush_interval_ms,
-                          max_batch=settings.max_batch, timeout_seconds=settings.timeout_seconds)
+                          max_batch=settings.max_batch, timeout_seconds=settings.timeout_seconds,
+                          checkpoint_interval_seconds=settings.checkpoint_interval_seconds,
+                          publisher=publisher)

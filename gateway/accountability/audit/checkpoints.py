@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from gateway.crypto.keys import derive_key
 from gateway.settings import AuditSettings, ConfigError
 
-__all__ = ["Checkpoint", "CheckpointKey"]
+__all__ = ["Checkpoint", "CheckpointKey", "CheckpointVerifier"]
 
 _DOMAIN = b"contactpoint-audit-checkpoint/v1\x00"
 
@@ -51,19 +51,60 @@ class Checkpoint:
         return _DOMAIN + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-class CheckpointKey:
+class CheckpointVerifier:
+    """The public half of the checkpoint key: verifies checkpoints and can sign nothing.
+
+    `contactpoint audit verify --public-key` uses only this, so an auditor needs no secret.
+    """
+
+    def __init__(self, public_key: _PublicKey) -> None:
+        self._public = public_key
+        spki = public_key.public_bytes(serialization.Encoding.DER,
+                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.key_id = hashlib.sha256(spki).hexdigest()[:16]
+        """First 16 hex digits of SHA-256 of the public key (SubjectPublicKeyInfo, DER)."""
+        ed = isinstance(public_key, ed25519.Ed25519PublicKey)
+        self.algorithm = "Ed25519" if ed else "ES256"
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> CheckpointVerifier:
+        """A PEM public key (Ed25519 or P-256); raises `ConfigError` for anything else."""
+        try:
+            key = serialization.load_pem_public_key(pem)
+        except (ValueError, TypeError):
+            raise ConfigError("the audit public key is not a PEM public key") from None
+        if isinstance(key, ed25519.Ed25519PublicKey) or (
+                isinstance(key, ec.EllipticCurvePublicKey)
+                and isinstance(key.curve, ec.SECP256R1)):
+            return cls(key)
+        raise ConfigError("the audit public key must be Ed25519 or P-256")
+
+    def public_pem(self) -> str:
+        """The public key as PEM (SubjectPublicKeyInfo), for `contactpoint audit public-key`."""
+        return self._public.public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def verify(self, checkpoint: Checkpoint) -> bool:
+        """Whether this key signed exactly this checkpoint."""
+        if checkpoint.key_id != self.key_id or checkpoint.algorithm != self.algorithm:
+            return False
+        try:
+            if isinstance(self._public, ed25519.Ed25519PublicKey):
+                self._public.verify(checkpoint.signature, checkpoint.message())
+            else:
+                self._public.verify(checkpoint.signature, checkpoint.message(),
+                                    ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+
+class CheckpointKey(CheckpointVerifier):
     """The gateway's checkpoint key (Ed25519 or ECDSA P-256): signs; its public half verifies."""
 
     def __init__(self, private_key: _PrivateKey) -> None:
+        super().__init__(private_key.public_key())
         self._private = private_key
-        public = private_key.public_key()
-        self._public: _PublicKey = public
-        spki = public.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = hashlib.sha256(spki).hexdigest()[:16]
-        """First 16 hex digits of SHA-256 of the public key (SubjectPublicKeyInfo, DER)."""
-        ed = isinstance(private_key, ed25519.Ed25519PrivateKey)
-        self.algorithm = "Ed25519" if ed else "ES256"
 
     @classmethod
     def from_settings(cls, settings: AuditSettings) -> CheckpointKey:
@@ -97,17 +138,3 @@ class CheckpointKey:
         else:
             signature = self._private.sign(message, ec.ECDSA(hashes.SHA256()))
         return Checkpoint(seq, prev_seq, every, chain_hash, self.key_id, self.algorithm, signature)
-
-    def verify(self, checkpoint: Checkpoint) -> bool:
-        """Whether this key signed exactly this checkpoint."""
-        if checkpoint.key_id != self.key_id or checkpoint.algorithm != self.algorithm:
-            return False
-        try:
-            if isinstance(self._public, ed25519.Ed25519PublicKey):
-                self._public.verify(checkpoint.signature, checkpoint.message())
-            else:
-                self._public.verify(checkpoint.signature, checkpoint.message(),
-                                    ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            return False
-        return True

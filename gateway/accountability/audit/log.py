@@ -8,6 +8,13 @@ commit is in flight form the next batch. A caller waits at
 most `timeout_seconds`; then, or when the store fails, it gets
 `AuditUnavailableError` and must release nothing. The writer keeps trying
 with the next batch, so it recovers as soon as the store is back.
+
+Checkpoints: besides the store's every-N-events checkpoints, a timer asks the
+store every `checkpoint_interval_seconds` for a checkpoint at the head while
+events are uncovered (and once more on close), so the newest events are signed
+within seconds. Every checkpoint is then published to the `CheckpointFile`,
+outside the store; a failure to publish is logged, never fails a caller (the
+events are already durable).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from gateway.logs import exception_summary
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from gateway.accountability.audit.checkpoints import Checkpoint
     from gateway.accountability.audit.events import AuditEvent
+    from gateway.accountability.audit.published import CheckpointFile
     from gateway.accountability.audit.store import AuditStore
 
 __all__ = ["AuditLog", "GroupCommitLog", "NullAuditLog"]
@@ -85,8 +94,15 @@ class GroupCommitLog:
     """`AuditLog` over an `AuditStore` (see the module docstring)."""
 
     def __init__(self, store: AuditStore, *, flush_interval_ms: float, max_batch: int,
-                 timeout_seconds: float) -> None:
+                 timeout_seconds: float, checkpoint_interval_seconds: float = 0.0,
+                 publisher: CheckpointFile | None = None) -> None:
         self._store = store
+        self._checkpoint_interval = checkpoint_interval_seconds
+        self._publisher = publisher
+        self._publishing = asyncio.Lock()
+        self._uncovered = False
+        self._stopping = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
         self._interval = flush_interval_ms / 1000
         self._max_batch = max_batch
         self._timeout = timeout_seconds
@@ -120,6 +136,8 @@ class GroupCommitLog:
         self._work.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="audit-writer")
+        if self._checkpoint_interval > 0 and self._timer is None:
+            self._timer = asyncio.create_task(self._tick(), name="audit-checkpoint-timer")
         try:
             async with asyncio.timeout(self._timeout):
                 await asyncio.shield(waiting.future)
@@ -169,9 +187,11 @@ class GroupCommitLog:
     async def _commit(self, batch: list[_Waiting]) -> None:
         events = [event for waiting in batch for event in waiting.events]
         failure: BaseException | None = None
+        checkpoints: list[Checkpoint] = []
         try:
             async with asyncio.timeout(self._timeout):
-                await self._store.append(events)
+                checkpoints = await self._store.append(events)
+            self._uncovered = True
         except (StoreError, TimeoutError) as exc:
             failure = exc
             logger.warning("audit store unavailable: %s", exc if isinstance(exc, StoreError)
@@ -188,6 +208,46 @@ class GroupCommitLog:
                 waiting.future.set_result(None)
             else:
                 waiting.future.set_exception(AuditUnavailableError())
+        await self._publish(checkpoints)
+
+    async def _tick(self) -> None:
+        # Stopped by an event, not cancelled: a checkpoint in flight is committed
+        # *and* published, never committed and then dropped.
+        while True:
+            try:
+                async with asyncio.timeout(self._checkpoint_interval):
+                    await self._stopping.wait()
+            except TimeoutError:
+                await self._checkpoint()
+            else:
+                return
+
+    async def _checkpoint(self) -> None:
+        """A checkpoint at the head if a commit since the last one left events uncovered."""
+        if not self._uncovered:
+            return
+        # Cleared first: a commit that lands meanwhile sets it again for the next tick.
+        self._uncovered = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                checkpoints = await self._store.checkpoint()
+        except (StoreError, TimeoutError) as exc:
+            self._uncovered = True
+            logger.warning("audit checkpoint not written: %s",
+                           exc if isinstance(exc, StoreError) else "timed out")
+            return
+        await self._publish(checkpoints)
+
+    async def _publish(self, checkpoints: list[Checkpoint]) -> None:
+        if self._publisher is None or not checkpoints:
+            return
+        async with self._publishing:
+            try:
+                await asyncio.to_thread(self._publisher.publish, checkpoints)
+            except OSError as exc:
+                logger.error("audit checkpoints %s not published to %s: %s",  # noqa: TRY400 - no traceback needed
+                             ", ".join(str(c.seq) for c in checkpoints), self._publisher.path,
+                             exc.strerror or exc)
 
     async def for_child(self, child: str, limit: int = 500) -> list[AuditEvent]:
         try:
@@ -208,12 +268,18 @@ class GroupCommitLog:
         return True
 
     async def close(self) -> None:
-        """Commit what is waiting (each batch bounded by the timeout), then close the store."""
+        """Commit what is waiting (each batch bounded by the timeout), sign a last checkpoint
+        over it, then close the store."""
         if self._closed:
             return
         self._closed = True
         self._work.set()
         self._full.set()
+        self._stopping.set()
+        if self._timer is not None:
+            await self._timer
         if self._writer is not None:
             await self._writer
+        if self._checkpoint_interval > 0:
+            await self._checkpoint()
         await self._store.close()

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from gateway.accountability.audit.chain import Head, StoredEvent, encoded
+from gateway.accountability.audit.chain import Head, Sealed, StoredEvent, encoded
 from gateway.accountability.audit.checkpoints import Checkpoint
 from gateway.accountability.audit.events import decode, format_at, parse_at
 from gateway.accountability.audit.store import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from gateway.accountability.audit.chain import Sealer
     from gateway.accountability.audit.events import AuditEvent
@@ -90,27 +90,37 @@ class PostgresStore:
                     timeout=self._timeout * 0.9, command_timeout=self._timeout)
         return self._pool
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        batch = encoded(events)
+    async def _locked(self, seal: Callable[[Head], Sealed]) -> Sealed:
         try:
             pool = await self._connection_pool()
             async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK)
-                head = _head(await conn.fetchrow(_HEAD))
-                sealed = self._sealer.seal(head, batch)
-                rows = sealed.events
-                await conn.execute(
-                    _INSERT_EVENTS, [e.seq for e in rows], [parse_at(e.at) for e in rows],
-                    [e.child for e in rows], [e.body.decode() for e in rows],
-                    [e.prev_hash for e in rows], [e.leaf_hash for e in rows],
-                    [e.chain_hash for e in rows])
+                sealed = seal(_head(await conn.fetchrow(_HEAD)))
+                if rows := sealed.events:
+                    await conn.execute(
+                        _INSERT_EVENTS, [e.seq for e in rows], [parse_at(e.at) for e in rows],
+                        [e.child for e in rows], [e.body.decode() for e in rows],
+                        [e.prev_hash for e in rows], [e.leaf_hash for e in rows],
+                        [e.chain_hash for e in rows])
                 if sealed.checkpoints:
                     await conn.executemany(_INSERT_CHECKPOINT, [
                         (c.seq, c.prev_seq, c.every, c.chain_hash, c.key_id, c.algorithm,
                          c.signature) for c in sealed.checkpoints])
         except DRIVER_ERRORS as exc:
             raise _store_error(exc) from exc
+        return sealed
+
+    async def append(self, events: Sequence[AuditEvent]) -> list[Checkpoint]:
+        batch = encoded(events)
+        sealed = await self._locked(lambda head: self._sealer.seal(head, batch))
         self.transactions += 1
+        return sealed.checkpoints
+
+    async def checkpoint(self) -> list[Checkpoint]:
+        def seal(head: Head) -> Sealed:
+            checkpoint = self._sealer.checkpoint(head)
+            return Sealed(checkpoints=[] if checkpoint is None else [checkpoint])
+        return (await self._locked(seal)).checkpoints
 
     async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         try:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from gateway.accountability.audit.chain import Head, StoredEvent, encoded
+from gateway.accountability.audit.chain import Head, Sealed, StoredEvent, encoded
 from gateway.accountability.audit.checkpoints import Checkpoint
 from gateway.accountability.audit.events import decode
 from gateway.accountability.audit.store import StoreError
@@ -112,15 +112,13 @@ def _use_wal(conn: sqlite3.Connection) -> None:
         raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
 
 
-def _append(sealer: Sealer, batch: list[tuple[AuditEvent, bytes]],
-            conn: sqlite3.Connection) -> None:
+def _locked(conn: sqlite3.Connection, seal: Callable[[Head], Sealed]) -> Sealed:
     # BEGIN IMMEDIATE takes the write lock before the head is read, so another
     # process writing the same file cannot fork the chain.
     conn.execute("BEGIN IMMEDIATE")
     try:
         seq, chain, checkpoint = conn.execute(_HEAD).fetchone()
-        head = Head() if seq is None else Head(seq, chain, checkpoint or 0)
-        sealed = sealer.seal(head, batch)
+        sealed = seal(Head() if seq is None else Head(seq, chain, checkpoint or 0))
         conn.executemany(_INSERT_EVENT, [
             (e.seq, e.at, e.child, e.body.decode(), e.prev_hash, e.leaf_hash,
              e.chain_hash) for e in sealed.events])
@@ -132,6 +130,19 @@ def _append(sealer: Sealer, batch: list[tuple[AuditEvent, bytes]],
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    return sealed
+
+
+def _append(sealer: Sealer, batch: list[tuple[AuditEvent, bytes]],
+            conn: sqlite3.Connection) -> list[Checkpoint]:
+    return _locked(conn, lambda head: sealer.seal(head, batch)).checkpoints
+
+
+def _checkpoint(sealer: Sealer, conn: sqlite3.Connection) -> list[Checkpoint]:
+    def seal(head: Head) -> Sealed:
+        checkpoint = sealer.checkpoint(head)
+        return Sealed(checkpoints=[] if checkpoint is None else [checkpoint])
+    return _locked(conn, seal).checkpoints
 
 
 def _for_child(child: str, limit: int, conn: sqlite3.Connection) -> list[AuditEvent]:
@@ -179,9 +190,14 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._file.run, operation)
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        await self._call(functools.partial(_append, self._sealer, encoded(events)))
+    async def append(self, events: Sequence[AuditEvent]) -> list[Checkpoint]:
+        checkpoints = await self._call(functools.partial(_append, self._sealer,
+                                                         encoded(events)))
         self.transactions += 1
+        return checkpoints
+
+    async def checkpoint(self) -> list[Checkpoint]:
+        return await self._call(functools.partial(_checkpoint, self._sealer))
 
     async def for_child(self, child: str, limit: int) -> list[AuditEvent]:
         return await self._call(functools.partial(_for_child, child, limit))

@@ -32,8 +32,13 @@ class AuditStore(Protocol):
     transactions: int
     """Write transactions committed so far (each `append` is exactly one)."""
 
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        """Chain `events` onto the log and commit them, durably, in one transaction."""
+    async def append(self, events: Sequence[AuditEvent]) -> list[Checkpoint]:
+        """Chain `events` onto the log and commit them, durably, in one transaction;
+        returns the checkpoints committed with them (to be published)."""
+
+    async def checkpoint(self) -> list[Checkpoint]:
+        """Sign and commit a checkpoint at the head if events after the last one are
+        uncovered; returns it (or nothing)."""
 
     async def for_child(self, child: str, limit: int) -> list[AuditEvent]:
         """The child's events, newest first."""

@@ -12,7 +12,13 @@ stored content (it trusts no stored hash) and stops at the first bad event:
   does, or events that the following event's link skips over;
 - reordered: an event links to an event stored after it, or holds the content
   whose hash another row carries;
-- bad checkpoint signature / checkpoint missing.
+- bad checkpoint signature / checkpoint missing;
+- against the checkpoints published outside the store (`published`): a forged
+  line (not signed by the key), a log cut short (the store ends before the
+  newest published checkpoint), or a chain that no longer matches a published
+  head hash.
+
+Only the public key is needed: a `CheckpointVerifier` checks every signature.
 
 Memory stays small: rows are read a page at a time; only when something is
 wrong does a second pass look up where a hash really belongs.
@@ -29,10 +35,11 @@ from gateway.accountability.audit.chain import GENESIS, chain_hash, leaf_hash
 from gateway.accountability.audit.events import decode, format_at
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Sequence
 
     from gateway.accountability.audit.chain import StoredEvent
-    from gateway.accountability.audit.checkpoints import Checkpoint, CheckpointKey
+    from gateway.accountability.audit.checkpoints import Checkpoint, CheckpointVerifier
+    from gateway.accountability.audit.published import Published
     from gateway.accountability.audit.store import AuditStore
 
 __all__ = ["Problem", "Verdict", "export_log", "verify_log"]
@@ -59,6 +66,8 @@ class Verdict:
     events: int
     checkpoints: int
     problem: Problem | None = None
+    published: int = 0
+    """Published checkpoints (lines of the checkpoint file) found to match the log."""
 
     @property
     def ok(self) -> bool:
@@ -67,7 +76,9 @@ class Verdict:
     def line(self) -> str:
         """One line for the terminal."""
         if self.problem is None:
-            return f"ok: {self.events} events, {self.checkpoints} checkpoints"
+            line = f"ok: {self.events} events, {self.checkpoints} checkpoints"
+            return line + (f", {self.published} published checkpoints match"
+                           if self.published else "")
         return f"bad: {self.problem}"
 
 
@@ -94,11 +105,14 @@ async def _find(store: AuditStore, *, leaf: bytes = b"", chain: bytes = b"") -> 
 class _Walk:
     """The state of one pass: the last trusted chain hash, the next seq, the last checkpoint."""
 
-    def __init__(self, store: AuditStore, key: CheckpointKey,
-                 checkpoints: list[Checkpoint], default_every: int) -> None:
+    def __init__(self, store: AuditStore, key: CheckpointVerifier,
+                 checkpoints: list[Checkpoint], default_every: int, wanted: set[int]) -> None:
         self.store = store
         self.key = key
         self.checkpoints = {c.seq: c for c in checkpoints}
+        self.wanted = wanted
+        self.heads: dict[int, bytes] = {}
+        """The recomputed chain hash at each `wanted` seq (those of published checkpoints)."""
         self.trusted = GENESIS
         self.expected = 1
         self.last_checkpoint = 0
@@ -134,6 +148,8 @@ class _Walk:
             return Problem(row.seq, "modified", "its chain hash was altered")
         self.trusted = chained
         self.expected += 1
+        if row.seq in self.wanted:
+            self.heads[row.seq] = chained
         return None
 
     async def _broken_link(self, row: StoredEvent, following: StoredEvent | None) -> Problem:
@@ -178,18 +194,54 @@ class _Walk:
         return None
 
 
-async def verify_log(store: AuditStore, key: CheckpointKey, checkpoint_every: int) -> Verdict:
+def _forged(key: CheckpointVerifier, published: Sequence[Published]) -> Problem | None:
+    for entry in sorted(published, key=lambda p: (p.checkpoint.seq, p.line)):
+        if entry.events != entry.checkpoint.seq or not key.verify(entry.checkpoint):
+            return Problem(entry.checkpoint.seq, "forged checkpoint",
+                           f"line {entry.line} of the checkpoint file is not signed by key "
+                           f"{key.key_id}")
+    return None
+
+
+async def _against_published(walk: _Walk, published: Sequence[Published],
+                             last_seq: int) -> Problem | None:
+    """The log against the checkpoints published outside it (all already signature-checked)."""
+    newest = max(published, key=lambda p: p.checkpoint.seq)
+    beyond = newest.checkpoint.seq
+    # The file was read before the walk began, so every event it vouches for was
+    # committed by then; re-reading the head only guards a walk that began earlier.
+    if beyond > last_seq and await walk.store.last_seq() < beyond:
+        return Problem(last_seq + 1, "cut short",
+                       f"the log ends at event {last_seq} but the published checkpoint on "
+                       f"line {newest.line} vouches for {beyond} events: events "
+                       f"{last_seq + 1} to {beyond} were deleted")
+    for entry in sorted(published, key=lambda p: (p.checkpoint.seq, p.line)):
+        seq = entry.checkpoint.seq
+        if seq <= last_seq and walk.heads.get(seq) != entry.checkpoint.chain_hash:
+            return Problem(seq, "modified", f"the chain at event {seq} does not match the "
+                           f"published checkpoint on line {entry.line}")
+    return None
+
+
+async def verify_log(store: AuditStore, key: CheckpointVerifier, checkpoint_every: int,
+                     published: Sequence[Published] = ()) -> Verdict:
     """Check every event and checkpoint; the verdict names the first bad event.
 
-    `checkpoint_every` is the writer's configured interval, used only while the
-    log has no checkpoint yet. Safe on a live log: it checks the events committed
-    when it starts (a batch's checkpoints commit with its events, so reading them
-    afterwards sees every one that covers those events). Raises `StoreError` if
-    the store cannot be read.
+    `key` needs only the public half. `checkpoint_every` is the writer's
+    configured interval, used only while the log has no checkpoint yet.
+    `published` are the checkpoints read from the file published outside the
+    store (read them *before* calling): each must be signed by `key`, the log
+    must reach the newest, and its chain must match each head hash. Safe on a
+    live log: it checks the events committed when it starts (a batch's
+    checkpoints commit with its events, so reading them afterwards sees every
+    one that covers those events). Raises `StoreError` if the store cannot be read.
     """
+    if published and (problem := _forged(key, published)):
+        return Verdict(0, 0, problem)
     upto = await store.last_seq()
     checkpoints = await store.read_checkpoints()
-    walk = _Walk(store, key, checkpoints, checkpoint_every)
+    walk = _Walk(store, key, checkpoints, checkpoint_every,
+                 {entry.checkpoint.seq for entry in published})
     previous: StoredEvent | None = None
     count = 0
     async with aclosing(_rows(store, upto)) as rows:
@@ -199,8 +251,11 @@ async def verify_log(store: AuditStore, key: CheckpointKey, checkpoint_every: in
             previous, count = row, count + 1
     if previous is not None and (problem := await walk.row(previous, None)):
         return Verdict(count, len(checkpoints), problem)
-    problem = await walk.end(previous.seq if previous is not None else 0)
-    return Verdict(count, len(checkpoints), problem)
+    last_seq = previous.seq if previous is not None else 0
+    problem = await walk.end(last_seq)
+    if problem is None and published:
+        problem = await _against_published(walk, published, last_seq)
+    return Verdict(count, len(checkpoints), problem, 0 if problem else len(published))
 
 
 def _json_or_text(body: bytes) -> object:

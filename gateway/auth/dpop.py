@@ -1,0 +1,294 @@
+"""Sender-constrained tokens: RFC 9449 DPoP proofs, checked and (for clients) made.
+
+A DPoP request carries `Authorization: DPoP <token>` and a `DPoP` header: a JWT
+signed by the client's private key whose public half is in the proof's `jwk`
+header. `check_proof` is pure (the clock is passed in); `ProofReplayCache`
+holds the I/O, remembering each proof's `jti` in Redis so that every gateway
+process refuses a replay, with a bounded in-process fallback while Redis is
+down.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, JWKRegistry, Key, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from redis.exceptions import RedisError
+
+from gateway.auth.errors import TokenRejectedError
+from gateway.auth.keys import MIN_RSA_BITS, deprecated_algorithm_accepted, key_fits, modulus_bits
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    import redis.asyncio as aioredis
+
+__all__ = [
+    "DPOP_PROOF_TYPE",
+    "DpopProofRejectedError",
+    "DpopRequest",
+    "ProofReplayCache",
+    "access_token_hash",
+    "challenge",
+    "check_proof",
+    "load_or_create_key",
+    "make_proof",
+    "normalise_htu",
+]
+
+logger = logging.getLogger(__name__)
+
+#: RFC 9449 §4.2: the proof's `typ` (compared exactly, as the RFC writes it).
+DPOP_PROOF_TYPE: Final = "dpop+jwt"
+#: Proofs are small (a header with a public key and five claims); an RSA-4096
+#: key makes the largest we accept about 1.5 kB.
+MAX_PROOF_BYTES: Final = 4_096
+
+
+class _ProofRegistry(JWSRegistry):
+    """joserfc's JWS rules with size limits fitted to a proof.
+
+    The default 512-byte header is too small for an RSA `jwk`; the payload
+    (five short claims) needs far less than the default 128 kB.
+    """
+
+    max_header_length = 2_048
+    max_payload_length = 1_024
+
+
+_PROOF_REGISTRY: Final = _ProofRegistry()
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class DpopProofRejectedError(TokenRejectedError):
+    """The DPoP proof (not the token) was refused: RFC 9449's `invalid_dpop_proof`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DpopRequest:
+    """What a proof is checked against: the request's `DPoP` header values, method and URL.
+
+    `proofs` holds every `DPoP` header sent (RFC 9449 §4.3: exactly one is
+    allowed); `url` is the URL the gateway answers at, query and fragment
+    ignored.
+    """
+
+    proofs: tuple[str, ...]
+    method: str
+    url: str
+
+
+def access_token_hash(token: str) -> str:
+    """RFC 9449 §4.2 `ath`: base64url(SHA-256(ASCII token)), without padding."""
+    digest = hashlib.sha256(token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def normalise_htu(url: str) -> str:
+    """`url` as compared for `htu` (RFC 9449 §4.3 step 9, RFC 3986 §6.2.2-6.2.3).
+
+    Scheme and host lower-cased, a default port dropped, an empty path made
+    "/", query and fragment removed. Anything unparseable becomes "", which
+    matches nothing.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", "", ""))
+
+
+def check_proof(request: DpopRequest, token: str, jkt: str, *, algorithms: frozenset[str],
+                now: float, window_seconds: int) -> str:
+    """The `jti` of a valid proof for `token` bound to thumbprint `jkt`, or a refusal.
+
+    RFC 9449 §4.3, in order: one proof, a compact JWS; header `typ`
+    `dpop+jwt`, `alg` in `algorithms`, `jwk` a public key that fits `alg`;
+    the signature; `jti`, `htm`, `htu`, `iat` within `window_seconds` of
+    `now`, `ath` the hash of `token`; and the key's RFC 7638 thumbprint equal
+    to the token's `cnf.jkt`. Replay (the `jti` seen before) is the caller's
+    check: it needs shared state.
+    """
+    if len(request.proofs) != 1:
+        raise DpopProofRejectedError("not exactly one DPoP proof")
+    proof = request.proofs[0]
+    if not proof or len(proof) > MAX_PROOF_BYTES:
+        raise DpopProofRejectedError("proof missing or too long")
+    alg, key = _proof_key(proof, algorithms)
+    claims = _proof_claims(proof, key, alg)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise DpopProofRejectedError("proof jti")
+    if claims.get("htm") != request.method:
+        raise DpopProofRejectedError("proof htm")
+    expected_htu = normalise_htu(request.url)
+    htu = claims.get("htu")
+    if not expected_htu or not isinstance(htu, str) or normalise_htu(htu) != expected_htu:
+        raise DpopProofRejectedError("proof htu")
+    iat = claims.get("iat")
+    # Written so that NaN (which Python's JSON decoder admits) fails it.
+    if isinstance(iat, bool) or not isinstance(iat, int | float) \
+            or not abs(now - iat) <= window_seconds:
+        raise DpopProofRejectedError("proof iat")
+    if claims.get("ath") != access_token_hash(token):
+        raise DpopProofRejectedError("proof ath")
+    if key.thumbprint() != jkt:
+        raise DpopProofRejectedError("proof key does not match cnf.jkt")
+    return jti
+
+
+def _proof_key(proof: str, algorithms: frozenset[str]) -> tuple[str, Key]:
+    try:
+        header = jws.extract_compact(proof.encode("ascii"), registry=_PROOF_REGISTRY).headers()
+    except (JoseError, ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise DpopProofRejectedError("proof malformed") from exc
+    if header.get("typ") != DPOP_PROOF_TYPE:
+        raise DpopProofRejectedError("proof typ")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise DpopProofRejectedError("proof alg not allowed")
+    if "crit" in header or "b64" in header:
+        raise DpopProofRejectedError("proof forbidden header")
+    member = header.get("jwk")
+    if not isinstance(member, dict) or _PRIVATE_MEMBERS & member.keys():
+        raise DpopProofRejectedError("proof jwk missing or private")
+    # Before import: joserfc would accept a short modulus with only a warning.
+    if member.get("kty") == "RSA" and modulus_bits(member.get("n")) < MIN_RSA_BITS:
+        raise DpopProofRejectedError("proof jwk RSA modulus too short")
+    try:
+        key = JWKRegistry.import_key(member)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise DpopProofRejectedError("proof jwk unusable") from exc
+    if key.is_private or not key_fits(alg, key):
+        raise DpopProofRejectedError("proof jwk does not fit alg")
+    return alg, key
+
+
+def _proof_claims(proof: str, key: Key, alg: str) -> dict[str, Any]:
+    try:
+        with deprecated_algorithm_accepted(alg):
+            registry = _ProofRegistry(algorithms=[alg])
+            claims = jwt.decode(proof, key, algorithms=[alg], registry=registry).claims
+    except (JoseError, ValueError, TypeError, RecursionError) as exc:
+        raise DpopProofRejectedError("proof signature or payload") from exc
+    return claims
+
+
+def challenge(algorithms: Iterable[str], exc: BaseException | None = None) -> str:
+    """The `WWW-Authenticate` value for a 401 (RFC 6750 §3, RFC 9449 §7.1).
+
+    Both schemes are offered; only a refused proof gets an `error`, so that
+    nothing about the token itself is told to the client.
+    """
+    dpop = f'DPoP algs="{" ".join(algorithms)}"'
+    if isinstance(exc, DpopProofRejectedError):
+        dpop += ', error="invalid_dpop_proof"'
+    return f'Bearer realm="contactpoint", {dpop}'
+
+
+class ProofReplayCache:
+    """Remembers proof `jti`s so that each proof is used once, in every process.
+
+    With Redis: `SET key 1 NX EX ttl`, keys `{key_prefix}dpop:{SHA-256(jkt, jti)}`
+    (the digest bounds the key's length and keeps client values out of
+    Redis). Without it, or while it is failing (retried after
+    `retry_seconds`), a bounded in-process map: a replay to another process
+    during an outage is then not caught, which is logged once per outage.
+    """
+
+    def __init__(self, redis: aioredis.Redis | None = None, key_prefix: str = "cpg:", *,
+                 max_entries: int = 100_000, retry_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = redis
+        self._prefix = f"{key_prefix}dpop:"
+        self._max_entries = max_entries
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_until = 0.0
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    async def first_use(self, jkt: str, jti: str, ttl_seconds: int) -> bool:
+        """Whether this (`jkt`, `jti`) is new; it is remembered for `ttl_seconds`."""
+        digest = hashlib.sha256(f"{jkt}\x00{jti}".encode()).hexdigest()
+        if self._redis is not None and self._clock() >= self._down_until:
+            try:
+                stored = await self._redis.set(self._prefix + digest, b"1", nx=True,
+                                               ex=max(1, ttl_seconds))
+            except (RedisError, OSError) as exc:
+                self._down_until = self._clock() + self._retry_seconds
+                logger.warning("DPoP replay cache: Redis unavailable (%s), checking in this "
+                               "process for %.0f s", type(exc).__name__, self._retry_seconds)
+            else:
+                return bool(stored)
+        return self._first_use_here(digest, ttl_seconds)
+
+    def _first_use_here(self, digest: str, ttl_seconds: int) -> bool:
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values())) <= now:
+            self._seen.popitem(last=False)
+        expires = self._seen.get(digest)
+        if expires is not None and expires > now:
+            return False
+        self._seen[digest] = now + ttl_seconds
+        # Full: the oldest goes, so a replay older than the eviction horizon would pass;
+        # the window check on `iat` still refuses proofs older than the window.
+        while len(self._seen) > self._max_entries:
+            self._seen.popitem(last=False)
+        return True
+
+
+def make_proof(key: ECKey | RSAKey | OKPKey, method: str, url: str, token: str | None = None,
+               *, alg: str = "ES256", now: float | None = None) -> str:
+    """A DPoP proof for one request (the client's side of RFC 9449 §4.2).
+
+    `url` is reduced to scheme, host and path; `token`, when given, is bound
+    by `ath`. Each call has a fresh random `jti`.
+    """
+    header = {"typ": DPOP_PROOF_TYPE, "alg": alg, "jwk": dict(key.as_dict(private=False))}
+    claims: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": method,
+                              "htu": normalise_htu(url),
+                              "iat": int(time.time() if now is None else now)}
+    if token is not None:
+        claims["ath"] = access_token_hash(token)
+    with deprecated_algorithm_accepted(alg):
+        return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def load_or_create_key(path: str) -> ECKey:
+    """The EC P-256 private key in PEM file `path`, created (mode 0600) if missing."""
+    try:
+        with open(path, "rb") as handle:
+            pem = handle.read()
+    except FileNotFoundError:
+        key = ECKey.generate_key("P-256", private=True)
+        pem = key.as_pem(private=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        return key
+    key = ECKey.import_key(pem)
+    if not key.is_private or key.curve_name != "P-256":
+        raise ValueError(f"{path} does not hold an EC P-256 private key")
+    return key

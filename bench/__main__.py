@@ -113,6 +113,8 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 def _audit_lines(args: argparse.Namespace, workdir: Path, pg_dsn: str | None) -> list[str]:
     lines = ["[audit]", f'store = "{args.audit}"', f'pseudonym_secret = "{secrets.token_hex(32)}"']
+    if args.audit != "none":
+        lines.append(f'checkpoint_file = "{workdir / "checkpoints.jsonl"}"')
     if args.audit == "sqlite":
         lines.append(f'sqlite_path = "{workdir / "audit.db"}"')
     if pg_dsn is not None:

@@ -326,6 +326,9 @@ def production_problem(settings: Settings) -> str | None:
     if settings.cache.redis_url is None and not settings.budgets.per_process_accepted:
         return ("production needs Redis for budgets shared by every process ([cache] redis_url),"
                 " or [budgets] per_process_accepted = true")
+    if settings.audit.checkpoint_file is None:
+        return ("production needs [audit] checkpoint_file: checkpoints published outside the "
+                "store, without which a log cut short cannot be detected")
     return None
 
 

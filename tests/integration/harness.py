@@ -113,6 +113,7 @@ async def running_gateway(sims: Any, jwks: Any, key: Any, **overrides: Any) -> A
     with tempfile.TemporaryDirectory(prefix="cpg-test-") as folder:
         tree = settings_tree(sims.urls(), jwks.url, **overrides)
         tree["audit"].setdefault("sqlite_path", str(Path(folder) / "audit.db"))
+        tree["audit"].setdefault("checkpoint_file", str(Path(folder) / "checkpoints.jsonl"))
         if tree["alerts"]["path"] == "alerts.jsonl":
             tree["alerts"]["path"] = str(Path(folder) / "alerts.jsonl")
         async with _serving(build_settings(tree), sims, key) as gateway:

@@ -46,7 +46,7 @@ def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict
         "ids": {"secret": "test-id-secret-" + "i" * 32},
         "audit": {"store": "sqlite", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
         "alerts": {"path": "alerts.jsonl"},
-        "connectors": [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 0.5}
+        "connectors": [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 1.0}
                        for n in SYSTEMS],
     }
     for key, value in overrides.items():

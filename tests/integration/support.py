@@ -190,7 +190,7 @@ async def all_keys(redis_client: Any, gateway: Any) -> list[bytes]:
 def connectors_config(sims: Any, **overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """The harness's connector list, with per-system overrides (e.g. a cache TTL)."""
     urls = sims.urls()
-    return [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 0.5,
+    return [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 1.0,
              **overrides.get(n, {})} for n in KINDS]
 
 

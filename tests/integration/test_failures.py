@@ -35,7 +35,7 @@ FAILURES = {
     "error-rate": {"error_rate": 1.0},
     **{f"malformed-{m.value}": {"malformed": m} for m in Malformed},
 }
-# Past the 0.5 s connector timeout; each costs that half second, so one per system.
+# Past the 1 s connector timeout (roomy for a loaded machine); each costs that second.
 SLOW = {"latency_ms": 1500}
 
 

@@ -37,7 +37,7 @@ GENEROUS = {
 
 @pytest.fixture
 async def gateway(sims, jwks, signing_key):
-    slow_ok = {name: {"timeout_seconds": 10.0} for name in ("gp", "school", "council")}
+    slow_ok = {name: {"timeout_seconds": 10.0} for name in sims.urls()}
     connectors = connectors_config(sims, **slow_ok)
     async with running_gateway(sims, jwks, signing_key, budgets=GENEROUS, connectors=connectors,
                                cache={"redis_timeout_seconds": 5.0}) as running:

@@ -285,7 +285,7 @@ def _judge(response: Any, expected: Expected | None, *, warm: bool,
 
 
 def _hits(gateway: Any) -> int:
-    return sum(sum(getattr(gateway.sims, n).hits.values()) for n in ("gp", "school", "council"))
+    return sum(sum(getattr(gateway.sims, n).hits.values()) for n in gateway.sims.urls())
 
 
 async def run_case(gateway: Any, redis: Any, caplog: pytest.LogCaptureFixture, case: Case

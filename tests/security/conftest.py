@@ -24,7 +24,7 @@ gateway = integration.gateway
 
 @pytest.fixture
 async def fuzz_gateway(sims, jwks, signing_key):
-    slow_ok = {name: {"timeout_seconds": 10.0} for name in ("gp", "school", "council")}
+    slow_ok = {name: {"timeout_seconds": 10.0} for name in sims.urls()}
     async with running_gateway(sims, jwks, signing_key, budgets=GENEROUS,
                                connectors=connectors_config(sims, **slow_ok),
                                cache={"redis_timeout_seconds": 5.0}) as running:

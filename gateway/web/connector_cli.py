@@ -6,8 +6,7 @@
 prints one line per check, ``PASS <check>: <reason>`` or ``FAIL <check>:
 <reason>`` (see `connectors.conformance`), then a summary line. Exit status:
 0 when every check passes, 1 when any fails, 2 for bad usage. `gateway.web.cli`
-adds the sub-command with `add_connector_parser`; ``python -m
-gateway.web.connector_cli connector check ...`` runs it alone.
+adds the sub-command with `add_connector_parser` (the one entry point).
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sys
 
 from connectors.conformance import CHECK_NAMES, DEFAULT_UNKNOWN_NHS, run_checks
 from gateway.core.nhs import is_valid_nhs_number, normalise_nhs_number
 
-__all__ = ["add_connector_parser", "main", "run_connector_check"]
+__all__ = ["add_connector_parser", "run_connector_check"]
 
 _URL = re.compile(r"^https?://[^\s/]+")
 
@@ -77,16 +75,3 @@ def add_connector_parser(
                             f"(default: {DEFAULT_UNKNOWN_NHS})")
     check.set_defaults(run=run_connector_check)
     return connector
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``contactpoint connector ...`` on its own (`gateway.web.cli` is the usual way in)."""
-    parser = argparse.ArgumentParser(prog="contactpoint")
-    add_connector_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

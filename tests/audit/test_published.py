@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gateway.accountability.audit import open_audit_log, open_store, verify_log
 from gateway.accountability.audit.checkpoints import CheckpointKey, CheckpointVerifier
-from gateway.accountability.audit.commands import main
 from gateway.accountability.audit.published import read_published
 from gateway.settings import ConfigError
+from gateway.web.cli import main
 from tests.audit.helpers import ROOT, SECRET, event
 from tests.audit.test_cli import write_config
 
@@ -188,7 +188,7 @@ def test_cli_verifies_with_the_public_key_only(sqlite_backend, tmp_path, capsys)
     pem = tmp_path / "audit-public.pem"
     pem.write_text(capsys.readouterr().out)
     # The same, as a user runs it.
-    shown = subprocess.run([sys.executable, "-m", "gateway.accountability.audit.commands",
+    shown = subprocess.run([sys.executable, "-m", "gateway.web.cli",
                             "audit", "public-key", "--config", str(writer)],
                            cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
     assert shown.stdout == pem.read_text()

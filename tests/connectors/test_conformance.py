@@ -20,7 +20,7 @@ from connectors.conformance.explicit import facts_evidence, service_items, shiel
 from connectors.conformance.results import CheckResult
 from connectors.manifest import BUILTIN_DIR
 from gateway.core.facts import Service, SourceFacts
-from gateway.web import connector_cli
+from gateway.web.cli import main as cli_main
 
 BUILTINS = sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
 EXAMPLES = ("ordinary", "multi_service", "shielded", "sensitive_consented", "school_only")
@@ -305,8 +305,8 @@ async def test_reasons_never_hold_a_childs_data(sims, population):
 
 
 async def run_cli(argv):
-    """`connector_cli.main` in a thread: it runs its own event loop, as the command does."""
-    return await asyncio.to_thread(connector_cli.main, argv)
+    """`cli_main` in a thread: it runs its own event loop, as the command does."""
+    return await asyncio.to_thread(cli_main, argv)
 
 
 async def test_the_command_prints_one_line_per_check_and_exits_0_when_all_pass(
@@ -348,7 +348,7 @@ async def test_the_command_exits_1_naming_the_failed_checks(sims, population, ca
 ])
 def test_bad_usage_exits_2(argv, capsys):
     with pytest.raises(SystemExit) as exited:
-        connector_cli.main(argv)
+        cli_main(argv)
 
     assert exited.value.code == 2
     assert capsys.readouterr().out == ""
@@ -357,7 +357,7 @@ def test_bad_usage_exits_2(argv, capsys):
 async def test_python_dash_m_runs_the_command(sims, population):
     (nhs,) = known_to(population, "school", ("ordinary",))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.web.connector_cli", "connector", "check", "school",
+        sys.executable, "-m", "gateway.web.cli", "connector", "check", "school",
         "--base-url", sims.school.url, "--nhs", nhs, "--unknown-nhs", DEFAULT_UNKNOWN_NHS,
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)

@@ -7,7 +7,6 @@ unreachable) so the output is fit for a cron job or an alert.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -23,11 +22,13 @@ from gateway.accountability.audit.verify import export_log, verify_log
 from gateway.settings import ConfigError, load_settings
 
 if TYPE_CHECKING:
+    import argparse
+
     from gateway.accountability.audit.published import Published
     from gateway.settings import AuditSettings
 
-__all__ = ["add_audit_parser", "export_command", "init_db_command", "main",
-           "public_key_command", "verify_command"]
+__all__ = ["add_audit_parser", "export_command", "init_db_command", "public_key_command",
+           "verify_command"]
 
 
 def _fail(command: str, message: str) -> int:
@@ -179,16 +180,3 @@ def add_audit_parser(
                          help="the LOGIN role the gateway connects as (INSERT and SELECT only)")
     audit.set_defaults(run=_run)
     return audit
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m gateway.accountability.audit.commands audit ...`: the same commands."""
-    parser = argparse.ArgumentParser(prog="contactpoint")
-    add_audit_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.run(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

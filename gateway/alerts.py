@@ -45,7 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AlertKind = Literal["budget_warning", "budget_exceeded", "shielded_location_revealed",
-                    "sensitive_service_released"]
+                    "sensitive_service_released", "organisation_rate_unusual"]
 ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{16}")   # what `Pseudonymiser` produces
@@ -67,7 +67,7 @@ class Alert:
     organisation: str | None = None
     child: str | None = None
     purpose: str | None = None
-    detail: dict[str, str | int] = field(default_factory=dict)
+    detail: dict[str, str | int | float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:

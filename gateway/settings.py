@@ -132,6 +132,11 @@ class LimitSettings(_Frozen):
     about 250, each child looked up 10 more."""
     max_errors: Annotated[int, Field(ge=1, le=1_000)] = 20
     """Errors in one response; any more are replaced by one `ERRORS_TRUNCATED` error."""
+    header_read_seconds: Annotated[float, Field(ge=0.1, le=120)] = 5.0
+    """A client has this long to send a request's line and headers (from connecting, or
+    from its first byte after a kept-alive response); then the connection is closed."""
+    body_read_seconds: Annotated[float, Field(ge=0.1, le=300)] = 10.0
+    """...and this long, once the headers are in, to send the whole body (408, closed)."""
 
 
 class ConnectorSettings(_Frozen):
@@ -201,6 +206,12 @@ class AuditSettings(_Frozen):
     store (ship it to a witness: a WORM store or a third party). None: not published, and
     a log cut short (newest events and their checkpoints deleted) cannot be detected."""
     timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    refusals_per_source_minute: Annotated[int, Field(ge=0, le=10_000)] = 5
+    """Refused authentications and requests recorded one by one per source (pseudonymised
+    peer address) and minute; the rest are counted and recorded as one summary event."""
+    refusals_per_minute: Annotated[int, Field(ge=0, le=100_000)] = 200
+    """The same, across all sources: an unauthenticated flood from many addresses writes
+    at most this many single events a minute, plus one summary per source."""
 
     @model_validator(mode="after")
     def _postgresql_needs_dsn(self) -> AuditSettings:
@@ -242,6 +253,13 @@ class BudgetSettings(_Frozen):
     local_state_file: str | None = None
     """Where a process keeps what it counted without Redis (HMACs only), so a restart does
     not give fresh budget. None: counts are lost on restart."""
+    baseline_ratio: Annotated[float, Field(gt=1, le=100)] = 3.0
+    """Alert when an organisation looks up more distinct children in an hour than this
+    multiple of its usual hourly rate (its baseline, learnt from earlier hours)."""
+    baseline_floor: Annotated[int, Field(ge=1)] = 10
+    """...but never for an hour of fewer children than this (quiet organisations)."""
+    baseline_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 168
+    """How many hours the baseline averages over (a week by default)."""
 
 
 class AlertSettings(_Frozen):

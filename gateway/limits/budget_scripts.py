@@ -18,11 +18,21 @@ CHARGE_DISTINCT = """
 -- count after the charge (as it stands, when refused); `added` is 1 when the child
 -- was new to the window; `mark` is 1 when this charge first reached the window's
 -- warning threshold (accepted) or when this window has no room for the child (refused).
+--
+-- Optional, an odd last key: the organisation's baseline, a hash of the current hour,
+-- its count so far, the mean count of its earlier active hours (an exponentially
+-- weighted mean), how many such hours there were, and whether this hour has alerted.
+-- Its ARGV follow the windows': the hour's number, the index of the organisation-hour
+-- window, the alert ratio, the floor, the mean's weight, the hours of history needed
+-- before alerting, and the hash's TTL. An accepted charge then appends {unusual,
+-- mean * 100}: unusual is 1 when the hour's count first passes both the floor and
+-- ratio times the mean.
 local child = ARGV[1]
 local reply = {1}
 local fresh = {}
 local refused = false
-for i = 1, #KEYS / 2 do
+local windows = math.floor(#KEYS / 2)
+for i = 1, windows do
   local set = KEYS[2 * i - 1]
   local used = redis.call('SCARD', set)
   fresh[i] = redis.call('SISMEMBER', set, child) == 0
@@ -36,7 +46,7 @@ if refused then
   reply[1] = 0
   return reply
 end
-for i = 1, #KEYS / 2 do
+for i = 1, windows do
   if fresh[i] then
     local set = KEYS[2 * i - 1]
     local ttl = tonumber(ARGV[3 * i + 1])
@@ -50,6 +60,35 @@ for i = 1, #KEYS / 2 do
       reply[3 * i + 1] = 1
     end
   end
+end
+if #KEYS > 2 * windows then
+  local base = KEYS[#KEYS]
+  local a = 3 * windows + 2
+  local hour, w = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local ratio, floor, alpha = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local need, ttl = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local s = redis.call('HMGET', base, 'hour', 'used', 'mean', 'hours', 'alerted')
+  local last, used, mean = tonumber(s[1]), tonumber(s[2]) or 0, tonumber(s[3])
+  local hours, alerted = tonumber(s[4]) or 0, tonumber(s[5]) or 0
+  if last ~= nil and hour > last then
+    if used > 0 then
+      if mean == nil then mean = used else mean = mean + alpha * (used - mean) end
+      hours = hours + 1
+    end
+    alerted = 0
+  end
+  local now_used = reply[3 * w - 1]
+  local unusual = 0
+  if mean ~= nil and hours >= need and alerted == 0 and now_used >= floor
+      and now_used > ratio * mean then
+    alerted = 1
+    unusual = 1
+  end
+  redis.call('HSET', base, 'hour', hour, 'used', now_used, 'hours', hours, 'alerted', alerted)
+  if mean ~= nil then redis.call('HSET', base, 'mean', mean) end
+  redis.call('EXPIRE', base, ttl)
+  reply[#reply + 1] = unusual
+  reply[#reply + 1] = math.floor((mean or 0) * 100 + 0.5)
 end
 return reply
 """

@@ -51,6 +51,9 @@ __all__ = ["WINDOWS", "Budgets", "Charge", "Window", "limits_for", "warning_thre
 
 log = logging.getLogger(__name__)
 
+_BASELINE_HOURS_BEFORE_ALERTING = 24
+"""Active hours of history an organisation needs before its rate can look unusual."""
+
 @dataclass(frozen=True, slots=True)
 class Charge:
     """What one charge did."""
@@ -125,14 +128,19 @@ class Budgets:
         """
         now = self._clock()
         slots = self._slots(subject, organisation, limits_for(self._settings, roles), now)
-        outcome = await self._count(slots, self._hash("child", child), now)
+        baseline = None if organisation is None else self._baseline_args(organisation, now)
+        outcome = await self._count(slots, self._hash("child", child), now, baseline)
         usage = {s.window.name: (used, s.limit)
                  for s, used in zip(slots, outcome.used, strict=True)}
         marked = [s for s, mark in zip(slots, outcome.marked, strict=True) if mark]
-        if not marked:
+        if not marked and not outcome.unusual:
             return Charge(counted=any(outcome.added), usage=usage)
         facts = _AlertFacts(self._alerts, now, request_id, self._pseudonym(subject),
                             organisation, child, purpose, usage)
+        if outcome.unusual:
+            await facts.emit("organisation_rate_unusual", ORGANISATION_HOUR,
+                             baseline=round(outcome.baseline, 1),
+                             ratio=self._settings.baseline_ratio)
         if not outcome.accepted:
             await facts.emit("budget_exceeded", marked[0].window,
                              full=",".join(s.window.name for s in marked))
@@ -142,6 +150,14 @@ class Budgets:
         for slot in marked:
             await facts.emit("budget_warning", slot.window)
         return Charge(counted=any(outcome.added), usage=usage)
+
+    def _baseline_args(self, organisation: str, now: float) -> tuple[str, list[float | int]]:
+        """The organisation's baseline key, and the script's arguments for it."""
+        settings, hours = self._settings, self._settings.baseline_hours
+        return (f"{self._prefix}ob:{self._hash('organisation', organisation)}",
+                [int(now // 3_600), WINDOWS.index(ORGANISATION_HOUR) + 1,
+                 settings.baseline_ratio, settings.baseline_floor, 2 / (hours + 1),
+                 min(hours, _BASELINE_HOURS_BEFORE_ALERTING), hours * 3_600 * 2])
 
     def _slots(self, subject: str, organisation: str | None, limits: BudgetLimits,
                now: float) -> list[Slot]:
@@ -171,20 +187,25 @@ class Budgets:
                      for s in slots]
         return self._local.charge(slots, member, now)
 
-    async def _count(self, slots: Sequence[Slot], member: str, now: float) -> Outcome:
+    async def _count(self, slots: Sequence[Slot], member: str, now: float,
+                     baseline: tuple[str, list[float | int]] | None) -> Outcome:
         if self._redis is None or self._script is None or self._backoff.down:
             return self._locally(slots, member, now)
+        keys = [k for s in slots for k in (s.key, f"{s.key}:warned")]
+        args: list[str | float | int] = [
+            member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))]
+        if baseline is not None and len(slots) == len(WINDOWS):
+            keys.append(baseline[0])
+            args += baseline[1]
         try:
             if self._local:
                 await self._write_back(self._redis, now)
-            reply = await self._script(
-                keys=[k for s in slots for k in (s.key, f"{s.key}:warned")],
-                args=[member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))])
+            reply = await self._script(keys=keys, args=args)
         except REDIS_FAILURES as exc:
             self._backoff.failed(exc)
             return self._locally(slots, member, now)
         self._backoff.succeeded()
-        return Outcome.from_reply(reply)
+        return Outcome.from_reply(reply, len(slots))
 
     async def _write_back(self, redis: aioredis.Redis, now: float) -> None:
         """Add what this process counted while Redis was away (no limit: it is history)."""
@@ -217,11 +238,10 @@ class _AlertFacts:
     purpose: str | None
     usage: dict[str, tuple[int, int]]
 
-    async def emit(self, kind: AlertKind, window: Window, full: str | None = None) -> None:
+    async def emit(self, kind: AlertKind, window: Window, **more: str | float) -> None:
         used, limit = self.usage[window.name]
-        detail: dict[str, str | int] = {"budget": window.name, "used": used, "limit": limit}
-        if full is not None:
-            detail["full"] = full
+        detail: dict[str, str | int | float] = {"budget": window.name, "used": used, "limit": limit,
+                                          **more}
         await self.sink.emit(Alert(
             kind=kind, at=dt.datetime.fromtimestamp(self.now, dt.UTC),
             request_id=self.request_id, subject=self.subject, organisation=self.organisation,

@@ -76,13 +76,21 @@ class Outcome:
     used: tuple[int, ...]
     added: tuple[bool, ...]
     marked: tuple[bool, ...]
+    unusual: bool = False
+    """The organisation's hourly count first departed from its baseline with this charge."""
+    baseline: float = 0.0
+    """The organisation's baseline (mean distinct children in its earlier active hours)."""
 
     @classmethod
-    def from_reply(cls, reply: Sequence[Any]) -> Outcome:
+    def from_reply(cls, reply: Sequence[Any], windows: int) -> Outcome:
         values = [int(v) for v in reply]
-        return cls(accepted=values[0] == 1, used=tuple(values[1::3]),
-                   added=tuple(v == 1 for v in values[2::3]),
-                   marked=tuple(v == 1 for v in values[3::3]))
+        end = 1 + 3 * windows
+        extra = values[end:end + 2]
+        return cls(accepted=values[0] == 1, used=tuple(values[1:end:3]),
+                   added=tuple(v == 1 for v in values[2:end:3]),
+                   marked=tuple(v == 1 for v in values[3:end:3]),
+                   unusual=bool(extra) and extra[0] == 1,
+                   baseline=extra[1] / 100 if extra else 0.0)
 
 
 class LocalWindows:

@@ -9,11 +9,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
+from gateway.accountability.refusals import Refusal
 from gateway.auth.dpop import DpopRequest
 from gateway.auth.errors import JwksUnavailableError
 from gateway.core.errors import (
@@ -39,6 +41,8 @@ __all__ = ["graphql_endpoint"]
 log = logging.getLogger("gateway.access")
 
 _ACCEPT_JSON = {JSON, "application/*", "*/*"}
+_NOT_BAD_INPUT = frozenset({"FORBIDDEN", "SHIELDED", "ACCESS_BUDGET_EXCEEDED", "RATE_LIMITED",
+                            "UPSTREAM_UNAVAILABLE", "BUDGETS_UNAVAILABLE"})
 
 
 class _BodyError(GatewayError):
@@ -66,11 +70,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone mid-body, or cut off by the body-read deadline
+        raise _BodyError(408, "BAD_USER_INPUT", "The request body did not arrive in time.") \
+            from exc
     return b"".join(chunks)
 
 
@@ -143,6 +151,19 @@ def _refusal(exc: GatewayError, request_id: str, media_type: str,
     return error_response(exc.http_status, exc.code, exc.message, request_id, media_type, headers)
 
 
+def _refused(caller: Caller, outcome: str, reason: str, request_id: str) -> Refusal:
+    """An authenticated request refused whole: the log says who, as for any access."""
+    return Refusal("request", outcome, reason, request_id, caller.subject, caller.organisation,
+                   caller.client_id)
+
+
+def _first_code(result: ExecutionResult) -> str:
+    """The code of a refused document's first error (validation errors carry none)."""
+    extensions = (result.errors or [GraphQLError("")])[0].extensions or {}
+    code = extensions.get("code")
+    return code if isinstance(code, str) else "GRAPHQL_VALIDATION_FAILED"
+
+
 def _context(runtime: Runtime, caller: Caller, request_id: str) -> RequestContext:
     return RequestContext(caller=caller, lookup=Lookup(runtime.services, caller, request_id),
                           request_id=request_id)
@@ -159,29 +180,42 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     if media_type is None:
         return error_response(406, "BAD_USER_INPUT",
                               f"Accept {GRAPHQL_RESPONSE} or {JSON}.", request_id)
+    refusals, peer = runtime.refusals, request.client.host if request.client else None
     try:
         body = await _read_body(request, limits.max_body_bytes)
+    except _BodyError as exc:
+        refusals.note(Refusal("request", "bad_request", f"http {exc.status}", request_id), peer)
+        return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
+                              media_type)
+    try:
         caller = await runtime.validator.authenticate(
             request.headers.get("authorization"),
             DpopRequest(tuple(request.headers.getlist("dpop")), request.method, str(request.url)))
-        query, variables, operation = _payload(body, limits.max_json_depth)
-    except _BodyError as exc:
-        return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
-                              media_type)
     except UnauthenticatedError as exc:
+        refusals.note(Refusal("authentication", "refused", getattr(exc, "reason", "refused"),
+                              request_id), peer)
         return _refusal(exc, request_id, media_type,
                         {"WWW-Authenticate": runtime.validator.challenge(exc)})
     except JwksUnavailableError as exc:
+        refusals.note(Refusal("authentication", "refused", "keys unavailable", request_id), peer)
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
-    except BadUserInputError as exc:
-        return _refusal(exc, request_id, media_type)
     request.state.caller = runtime.pseudonym(caller.subject)
     try:
+        query, variables, operation = _payload(body, limits.max_json_depth)
         await runtime.rate_limiter.check(subject=caller.subject, client_id=caller.client_id)
+    except BadUserInputError as exc:
+        refusals.note(_refused(caller, "bad_request", exc.code, request_id), peer)
+        return _refusal(exc, request_id, media_type)
     except RateLimitedError as exc:
+        refusals.note(_refused(caller, "rate_limited", "requests per minute", request_id), peer)
         return _refusal(exc, request_id, media_type, {"Retry-After": str(exc.retry_after)})
     context = _context(runtime, caller, request_id)
     result = await _execute(runtime, query, variables, operation, context)
+    if result.data is None and result.errors and not context.accesses:
+        # Refused whole before any child was looked up: validation, limits, no operation.
+        code = _first_code(result)
+        refusals.note(_refused(caller, "refused" if code in _NOT_BAD_INPUT else "bad_request",
+                               code, request_id), peer)
     try:
         # Durable before release: no byte of the result leaves until this returns.
         await runtime.accountability.record(caller, request_id, context.accesses)

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from connectors.registry import build_connector, close_all, resolve_manifests
 from gateway.accountability.audit import open_audit_log
 from gateway.accountability.recorder import Accountability
+from gateway.accountability.refusals import Refusals
 from gateway.alerts import open_alert_sink
 from gateway.auth.dpop import ProofReplayCache
 from gateway.auth.jwks import JwksCache
@@ -74,6 +75,7 @@ class Runtime:
     accountability: Accountability
     budgets: Budgets
     rate_limiter: RateLimiter
+    refusals: Refusals
 
 
 def _redis(settings: CacheSettings) -> aioredis.Redis | None:
@@ -132,6 +134,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         accountability = Accountability(audit, alerts,
                                         settings.audit.pseudonym_secret.get_secret_value(),
                                         pseudonym)
+        refusals = Refusals(audit, pseudonym, per_source=settings.audit.refusals_per_source_minute,
+                            overall=settings.audit.refusals_per_minute)
+        refusals.start()
+        stack.push_async_callback(refusals.close)  # before the audit log closes
         yield Runtime(
             settings=settings,
             schema=build_schema(settings.limits, development=settings.development),
@@ -144,4 +150,5 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                accountability, budgets),
             pseudonym=pseudonym, accountability=accountability, budgets=budgets,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
-                                     retry_seconds=cache.redis_retry_seconds))
+                                     retry_seconds=cache.redis_retry_seconds),
+            refusals=refusals)

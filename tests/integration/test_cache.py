@@ -87,9 +87,12 @@ async def test_redis_holds_nothing_readable(gateway, redis_client):
                 assert secret.encode() not in value
                 assert secret.encode() not in key
         assert not _readable(value)
-    for key in await all_keys(redis_client, gateway):  # budgets and rate limits too
-        raw = key + b"".join(await redis_client.smembers(key)) if (
-            await redis_client.type(key)) == b"set" else key + (await redis_client.get(key) or b"")
+    for key in await all_keys(redis_client, gateway):  # budgets, baselines, rate limits too
+        kind = await redis_client.type(key)
+        values = (await redis_client.smembers(key) if kind == b"set"
+                  else await redis_client.hvals(key) if kind == b"hash"
+                  else [await redis_client.get(key) or b""])
+        raw = key + b"".join(values)
         assert not any(s.encode() in raw for s in secrets if len(s) >= 5), key
 
 

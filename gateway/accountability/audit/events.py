@@ -20,13 +20,21 @@ from gateway.crypto.keys import derive_key
 __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "encode",
            "format_at", "parse_at"]
 
-ACTIONS = frozenset({"child.read", "children.search", "access_report.read"})
+ACTIONS = frozenset({"child.read", "children.search", "access_report.read",
+                     "authentication", "request"})
+"""`authentication` and `request` record refusals before any child is looked up: a token
+refused, or an authenticated request refused whole (rate limit, malformed document)."""
 OUTCOMES = frozenset({"released", "refused", "not_found", "upstream_unavailable",
-                      "budget_exceeded", "rate_limited"})
+                      "budget_exceeded", "rate_limited", "bad_request"})
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = ("at", "request_id", "action", "outcome", "subject", "organisation", "client_id",
            "purpose", "case_reference", "child", "released", "withheld", "sources")
+_OPTIONAL = ("source", "reason", "count")
+_DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+_FHIR_EXPORT = {"system": _DICOM, "code": "110106", "display": "Export"}
+_FHIR_AUTHENTICATION = {"system": _DICOM, "code": "110114", "display": "User Authentication"}
+"""Written only when set, so events without them encode exactly as before they existed."""
 
 
 def child_pseudonym(secret: str, nhs_number: str) -> str:
@@ -71,6 +79,13 @@ class AuditEvent:
     released: tuple[str, ...] = ()
     withheld: tuple[tuple[str, str], ...] = ()
     sources: tuple[str, ...] = ()
+    source: str | None = None
+    """A refusal's origin: the keyed pseudonym of the peer address (never the address)."""
+    reason: str | None = None
+    """A refusal's rule (such as "expired" or "invalid_claim: aud"); never a value."""
+    count: int | None = None
+    """A summary event: how many refusals like this one the minute saw beyond the
+    threshold (recorded one by one up to it)."""
 
     def __post_init__(self) -> None:
         if self.at.utcoffset() is None:
@@ -82,10 +97,12 @@ class AuditEvent:
             raise ValueError(f"unknown audit outcome {self.outcome!r}")
         if self.child is not None and not _PSEUDONYM.match(self.child):
             raise ValueError("AuditEvent.child must be a child_pseudonym(), never an NHS number")
+        if self.count is not None and self.count < 1:
+            raise ValueError("AuditEvent.count must be positive")
 
     def to_json(self) -> dict[str, Any]:
         """The event as JSON-ready data; `encode` makes the canonical bytes from it."""
-        return {
+        data = {
             "action": self.action,
             "at": format_at(self.at),
             "case_reference": self.case_reference,
@@ -100,12 +117,20 @@ class AuditEvent:
             "subject": self.subject,
             "withheld": [[key, reason] for key, reason in self.withheld],
         }
+        for key in _OPTIONAL:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AuditEvent:
         """The event `to_json` produced; raises ValueError for anything else."""
-        if sorted(data) != sorted(_FIELDS):
+        if not set(_FIELDS) <= set(data) <= set(_FIELDS + _OPTIONAL):
             raise ValueError("not an audit event: wrong keys")
+        count = data.get("count")
+        if count is not None and (type(count) is not int):
+            raise ValueError("not an audit event: count is not an integer")
         try:
             at = parse_at(data["at"])
             withheld = tuple((str(k), str(r)) for k, r in data["withheld"])
@@ -125,6 +150,9 @@ class AuditEvent:
             released=_texts(data, "released"),
             withheld=withheld,
             sources=_texts(data, "sources"),
+            source=_optional(data, "source") if "source" in data else None,
+            reason=_optional(data, "reason") if "reason" in data else None,
+            count=count,
         )
 
     def to_fhir(self) -> dict[str, Any]:
@@ -139,10 +167,17 @@ class AuditEvent:
         if self.child is not None:
             entity.append({"what": {"identifier": {"value": self.child}}, "role": {"code": "1"},
                            "detail": _fhir_details(self)})
+        extension: list[dict[str, Any]] = [
+            {"url": "urn:contactpoint:request-id", "valueString": self.request_id}]
+        if self.source is not None:
+            extension.append({"url": "urn:contactpoint:source", "valueString": self.source})
+        if self.reason is not None:
+            extension.append({"url": "urn:contactpoint:reason", "valueString": self.reason})
+        if self.count is not None:
+            extension.append({"url": "urn:contactpoint:count", "valueInteger": self.count})
         return {
             "resourceType": "AuditEvent",
-            "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106",
-                     "display": "Export"},
+            "type": _FHIR_AUTHENTICATION if self.action == "authentication" else _FHIR_EXPORT,
             "subtype": [{"code": self.action}],
             "action": "R",
             "recorded": format_at(self.at),
@@ -152,7 +187,7 @@ class AuditEvent:
             "source": {"observer": {"display": self.client_id},
                        "type": [{"code": name} for name in self.sources]},
             "entity": entity,
-            "extension": [{"url": "urn:contactpoint:request-id", "valueString": self.request_id}],
+            "extension": extension,
         }
 
 

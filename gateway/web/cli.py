@@ -29,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     from connectors.registry import resolve_manifests
     from gateway.logs import configure_logging
     from gateway.web.app import create_app
+    from gateway.web.deadlines import deadline_protocol
 
     try:
         settings = check_production(load_settings(args.config))
@@ -38,8 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging()
     _tune_gc()
+    limits = settings.limits
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
-                log_level="warning", server_header=False)
+                log_level="warning", server_header=False,
+                http=deadline_protocol(limits.header_read_seconds, limits.body_read_seconds))
     return 0
 
 

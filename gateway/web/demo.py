@@ -18,6 +18,7 @@ from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER, JWKS_PATH, create_j
 from gateway.logs import configure_logging
 from gateway.settings import build_settings, environment_overrides
 from gateway.web.app import create_app
+from gateway.web.deadlines import deadline_protocol
 from gateway.web.runtime import london_today
 
 if TYPE_CHECKING:
@@ -99,9 +100,11 @@ async def run(*, host: str, port: int, seed: int, size: int, latency_ms: float) 
     async with (run_simulators(population, host=host, latency_ms=latency_ms) as sims,
                 _serve_jwks(host) as jwks_url):
         settings = demo_settings(sims.urls(), jwks_url, redis_url)
+        limits = settings.limits
         server = uvicorn.Server(uvicorn.Config(
             create_app(settings), host=host, port=port, log_level="warning", access_log=False,
-            server_header=False))
+            server_header=False,
+            http=deadline_protocol(limits.header_read_seconds, limits.body_read_seconds)))
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn has no event
             await asyncio.sleep(0.02)

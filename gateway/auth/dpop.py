@@ -2,18 +2,26 @@
 
 A DPoP request carries `Authorization: DPoP <token>` and a `DPoP` header: a JWT
 signed by the client's private key whose public half is in the proof's `jwk`
-header. `check_proof` is pure (the clock is passed in); `ProofReplayCache`
-holds the I/O, remembering each proof's `jti` in Redis so that every gateway
-process refuses a replay, with a bounded in-process fallback while Redis is
-down.
+header. `check_proof` is pure (the clock is passed in); `ProofKeyCache`
+remembers each client's checked public key, so that a repeat proof costs one
+signature check; `ProofReplayCache` holds the I/O, remembering each proof's
+`jti` in Redis so that every gateway process refuses a replay, with a bounded
+in-process fallback while Redis is down.
+
+The compact JWS is taken apart here rather than by `joserfc.jws`, whose
+decoder would import the `jwk` afresh for every proof; joserfc still checks
+the header's registered members, imports the key and does the signature
+arithmetic (through `cryptography`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -21,10 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, Key, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
+from joserfc.util import urlsafe_b64decode
 from redis.exceptions import RedisError
 
 from gateway.auth.errors import TokenRejectedError
@@ -34,11 +43,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import redis.asyncio as aioredis
+    from joserfc._rfc7515.model import JWSAlgModel
 
 __all__ = [
     "DPOP_PROOF_TYPE",
     "DpopProofRejectedError",
     "DpopRequest",
+    "ProofKeyCache",
     "ProofReplayCache",
     "access_token_hash",
     "challenge",
@@ -57,18 +68,16 @@ DPOP_PROOF_TYPE: Final = "dpop+jwt"
 MAX_PROOF_BYTES: Final = 4_096
 
 
-class _ProofRegistry(JWSRegistry):
-    """joserfc's JWS rules with size limits fitted to a proof.
-
-    The default 512-byte header is too small for an RSA `jwk`; the payload
-    (five short claims) needs far less than the default 128 kB.
-    """
-
-    max_header_length = 2_048
-    max_payload_length = 1_024
-
-
-_PROOF_REGISTRY: Final = _ProofRegistry()
+# Sizes of the base64url segments: a header holding an RSA-4096 `jwk` is under 2 kB,
+# five short claims under 1 kB, an RSA-4096 signature 683 characters.
+_COMPACT_PROOF: Final = re.compile(
+    r"([A-Za-z0-9_-]{1,2048})\.([A-Za-z0-9_-]{1,1024})\.([A-Za-z0-9_-]{1,1024})")
+_PROOF_REGISTRY: Final = JWSRegistry()
+#: Asymmetric signature algorithms only: a proof's key is public, so `none` and HMAC
+#: could never be proof of possession (RFC 9449 §4.3 step 5). The configured
+#: allow-list is applied on top of this.
+_SIGNATURE_ALGORITHMS: Final = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512",
+                                          "PS256", "PS384", "PS512", "EdDSA"})
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -121,23 +130,140 @@ def normalise_htu(url: str) -> str:
 
 
 def check_proof(request: DpopRequest, token: str, jkt: str, *, algorithms: frozenset[str],
-                now: float, window_seconds: int) -> str:
+                now: float, window_seconds: int, keys: ProofKeyCache | None = None) -> str:
     """The `jti` of a valid proof for `token` bound to thumbprint `jkt`, or a refusal.
 
     RFC 9449 §4.3, in order: one proof, a compact JWS; header `typ`
     `dpop+jwt`, `alg` in `algorithms`, `jwk` a public key that fits `alg`;
-    the signature; `jti`, `htm`, `htu`, `iat` within `window_seconds` of
-    `now`, `ath` the hash of `token`; and the key's RFC 7638 thumbprint equal
-    to the token's `cnf.jkt`. Replay (the `jti` seen before) is the caller's
-    check: it needs shared state.
+    the signature; `jti`, `htm`, `htu` (itself without query or fragment),
+    `iat` within `window_seconds` of `now`, `ath` the hash of `token`; and
+    the key's RFC 7638 thumbprint equal to the token's `cnf.jkt`. Replay (the
+    `jti` seen before) is the caller's check: it needs shared state.
+
+    `keys` remembers what was learnt from each distinct protected header (the
+    imported key and its thumbprint), so a client's second proof costs only
+    its signature check; without it every header is checked afresh.
     """
     if len(request.proofs) != 1:
         raise DpopProofRejectedError("not exactly one DPoP proof")
     proof = request.proofs[0]
     if not proof or len(proof) > MAX_PROOF_BYTES:
         raise DpopProofRejectedError("proof missing or too long")
-    alg, key = _proof_key(proof, algorithms)
-    claims = _proof_claims(proof, key, alg)
+    parts = _COMPACT_PROOF.fullmatch(proof)
+    if parts is None:
+        raise DpopProofRejectedError("proof malformed")
+    header_segment, payload_segment, signature_segment = parts.groups()
+    checked = (_checked_header(header_segment, algorithms) if keys is None
+               else keys.get(header_segment, algorithms))
+    claims = _verified_claims(proof[:parts.end(2)], payload_segment, signature_segment, checked)
+    jti = _checked_claims(claims, request, token, now, window_seconds)
+    if checked.thumbprint != jkt:
+        raise DpopProofRejectedError("proof key does not match cnf.jkt")
+    return jti
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedHeader:
+    """What a proof's protected header yields once every check of it has passed."""
+
+    alg: str
+    key: Key
+    algorithm: JWSAlgModel
+    thumbprint: str
+
+
+class ProofKeyCache:
+    """Least-recently-used map from a proof's protected-header segment to its checked key.
+
+    A client signs every proof with one key, so its header (`typ`, `alg`,
+    `jwk`) repeats byte for byte. Every check of it except the allow-list
+    (which `check_proof` applies each time) depends only on those bytes, so
+    it is done once: decoding, the `typ`, `crit` and `jwk` rules, importing
+    the key and its RFC 7638 thumbprint. Only headers that passed are kept,
+    at most `max_entries` of them (public keys, no request data); the `alg`
+    allow-list is applied again on every hit.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, _CheckedHeader] = OrderedDict()
+
+    def get(self, header_segment: str, algorithms: frozenset[str]) -> _CheckedHeader:
+        """The checked header for `header_segment`, or `DpopProofRejectedError`."""
+        checked = self._entries.get(header_segment)
+        if checked is not None:
+            if checked.alg not in algorithms:
+                raise DpopProofRejectedError("proof alg not allowed")
+            self._entries.move_to_end(header_segment)
+            return checked
+        checked = _checked_header(header_segment, algorithms)
+        if self._max_entries > 0:
+            self._entries[header_segment] = checked
+            if len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return checked
+
+
+def _checked_header(segment: str, algorithms: frozenset[str]) -> _CheckedHeader:
+    try:
+        header = json.loads(urlsafe_b64decode(segment.encode("ascii")))
+    except (ValueError, TypeError, RecursionError) as exc:  # binascii.Error is a ValueError
+        raise DpopProofRejectedError("proof malformed") from exc
+    if not isinstance(header, dict):
+        raise DpopProofRejectedError("proof malformed")
+    if header.get("typ") != DPOP_PROOF_TYPE:
+        raise DpopProofRejectedError("proof typ")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms or alg not in _SIGNATURE_ALGORITHMS:
+        raise DpopProofRejectedError("proof alg not allowed")
+    if "crit" in header or "b64" in header:
+        raise DpopProofRejectedError("proof forbidden header")
+    try:
+        _PROOF_REGISTRY.check_header(header)  # the registered members' types
+    except (JoseError, ValueError, TypeError) as exc:
+        raise DpopProofRejectedError("proof malformed") from exc
+    key = _proof_key(header.get("jwk"), alg)
+    return _CheckedHeader(alg, key, _PROOF_REGISTRY.algorithms[alg], key.thumbprint())
+
+
+def _proof_key(member: object, alg: str) -> Key:
+    if not isinstance(member, dict) or _PRIVATE_MEMBERS & member.keys():
+        raise DpopProofRejectedError("proof jwk missing or private")
+    # Before import: joserfc would accept a short modulus with only a warning.
+    if member.get("kty") == "RSA" and modulus_bits(member.get("n")) < MIN_RSA_BITS:
+        raise DpopProofRejectedError("proof jwk RSA modulus too short")
+    try:
+        key = JWKRegistry.import_key(member)
+        key.check_key_op("verify")  # a `use` or `key_ops` that forbids it
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise DpopProofRejectedError("proof jwk unusable") from exc
+    if key.is_private or not key_fits(alg, key):
+        raise DpopProofRejectedError("proof jwk does not fit alg")
+    return key
+
+
+def _verified_claims(signing_input: str, payload_segment: str, signature_segment: str,
+                     checked: _CheckedHeader) -> dict[str, Any]:
+    # joserfc's algorithm object does the cryptography (for ES*, raw r||s to DER);
+    # its compact-JWS decoder is not used, so the header is not decoded again.
+    try:
+        signature = urlsafe_b64decode(signature_segment.encode("ascii"))
+        valid = checked.algorithm.verify(signing_input.encode("ascii"), signature, checked.key)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise DpopProofRejectedError("proof signature or payload") from exc
+    if not valid:
+        raise DpopProofRejectedError("proof signature or payload")
+    try:
+        claims = json.loads(urlsafe_b64decode(payload_segment.encode("ascii")))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise DpopProofRejectedError("proof signature or payload") from exc
+    if not isinstance(claims, dict):
+        raise DpopProofRejectedError("proof signature or payload")
+    return claims
+
+
+def _checked_claims(claims: dict[str, Any], request: DpopRequest, token: str, now: float,
+                    window_seconds: int) -> str:
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise DpopProofRejectedError("proof jti")
@@ -145,7 +271,10 @@ def check_proof(request: DpopRequest, token: str, jkt: str, *, algorithms: froze
         raise DpopProofRejectedError("proof htm")
     expected_htu = normalise_htu(request.url)
     htu = claims.get("htu")
-    if not expected_htu or not isinstance(htu, str) or normalise_htu(htu) != expected_htu:
+    # RFC 9449 §4.2: `htu` is sent without query and fragment. One already in normal
+    # form (as a conforming client sends it) need not be normalised again.
+    if not expected_htu or not isinstance(htu, str) or "?" in htu or "#" in htu \
+            or (htu != expected_htu and normalise_htu(htu) != expected_htu):
         raise DpopProofRejectedError("proof htu")
     iat = claims.get("iat")
     # Written so that NaN (which Python's JSON decoder admits) fails it.
@@ -154,46 +283,7 @@ def check_proof(request: DpopRequest, token: str, jkt: str, *, algorithms: froze
         raise DpopProofRejectedError("proof iat")
     if claims.get("ath") != access_token_hash(token):
         raise DpopProofRejectedError("proof ath")
-    if key.thumbprint() != jkt:
-        raise DpopProofRejectedError("proof key does not match cnf.jkt")
     return jti
-
-
-def _proof_key(proof: str, algorithms: frozenset[str]) -> tuple[str, Key]:
-    try:
-        header = jws.extract_compact(proof.encode("ascii"), registry=_PROOF_REGISTRY).headers()
-    except (JoseError, ValueError, TypeError, UnicodeEncodeError) as exc:
-        raise DpopProofRejectedError("proof malformed") from exc
-    if header.get("typ") != DPOP_PROOF_TYPE:
-        raise DpopProofRejectedError("proof typ")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algorithms:
-        raise DpopProofRejectedError("proof alg not allowed")
-    if "crit" in header or "b64" in header:
-        raise DpopProofRejectedError("proof forbidden header")
-    member = header.get("jwk")
-    if not isinstance(member, dict) or _PRIVATE_MEMBERS & member.keys():
-        raise DpopProofRejectedError("proof jwk missing or private")
-    # Before import: joserfc would accept a short modulus with only a warning.
-    if member.get("kty") == "RSA" and modulus_bits(member.get("n")) < MIN_RSA_BITS:
-        raise DpopProofRejectedError("proof jwk RSA modulus too short")
-    try:
-        key = JWKRegistry.import_key(member)
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise DpopProofRejectedError("proof jwk unusable") from exc
-    if key.is_private or not key_fits(alg, key):
-        raise DpopProofRejectedError("proof jwk does not fit alg")
-    return alg, key
-
-
-def _proof_claims(proof: str, key: Key, alg: str) -> dict[str, Any]:
-    try:
-        with deprecated_algorithm_accepted(alg):
-            registry = _ProofRegistry(algorithms=[alg])
-            claims = jwt.decode(proof, key, algorithms=[alg], registry=registry).claims
-    except (JoseError, ValueError, TypeError, RecursionError) as exc:
-        raise DpopProofRejectedError("proof signature or payload") from exc
-    return claims
 
 
 def challenge(algorithms: Iterable[str], exc: BaseException | None = None) -> str:

@@ -15,6 +15,7 @@ from gateway.auth.devissuer import DEV_ISSUER, dev_key
 from gateway.auth.dpop import (
     DpopProofRejectedError,
     DpopRequest,
+    ProofKeyCache,
     ProofReplayCache,
     challenge,
     check_proof,
@@ -65,7 +66,8 @@ class TokenValidator:
 
     Sender-constrained tokens (RFC 9449): a token with `cnf.jkt` is accepted
     only as `Authorization: DPoP` with a valid proof for this request, whose
-    `jti` `replay` has not seen; a `DPoP` credential must be such a token;
+    `jti` `replay` has not seen (each client's proof key is checked once and
+    remembered, bounded); a `DPoP` credential must be such a token;
     and with `dpop = "required"` (or the token's client in
     `dpop_required_clients`) an unbound token is refused. The replay cache
     defaults to one in this process; give it Redis to share it.
@@ -95,6 +97,7 @@ class TokenValidator:
         self._cache = TokenCache(cache_size)
         self._dev_thumbprint = None if allow_development_key else dev_key().thumbprint()
         self._replay = ProofReplayCache() if replay is None else replay
+        self._proof_keys = ProofKeyCache()
         self._dpop_required_clients = frozenset(settings.dpop_required_clients)
 
     def challenge(self, exc: BaseException | None = None) -> str:
@@ -148,7 +151,7 @@ class TokenValidator:
             dpop = DpopRequest(dpop.proofs, dpop.method, self._settings.dpop_public_url)
         window = self._settings.dpop_proof_window_seconds
         jti = check_proof(dpop, token, jkt, algorithms=self._algorithms, now=self._clock(),
-                          window_seconds=window)
+                          window_seconds=window, keys=self._proof_keys)
         # Remembered past the far edge of the window, so it cannot come back in it.
         if not await self._replay.first_use(jkt, jti, 2 * window + 1):
             raise DpopProofRejectedError("proof replayed")

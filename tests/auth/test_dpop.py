@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
 import stat
 
 import pytest
 from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from gateway.auth import TokenRejectedError, TokenValidator
 from gateway.auth.dpop import (
     DpopProofRejectedError,
     DpopRequest,
+    ProofKeyCache,
     ProofReplayCache,
     access_token_hash,
     challenge,
@@ -20,7 +24,7 @@ from gateway.auth.dpop import (
     make_proof,
     normalise_htu,
 )
-from tests.auth.helpers import OMIT, auth_settings, b64url, make_token, sign
+from tests.auth.helpers import OMIT, auth_settings, b64url, make_token, segment, sign
 
 URL = "https://gateway.test.invalid/graphql"
 
@@ -352,3 +356,136 @@ async def test_a_proof_jwk_that_cannot_verify_is_refused(
               "jwk": jwk or dict(client_key.as_dict(private=False))}
     proof = sign(header, proof_claims(clock, token), client_key, "ES256")
     assert await reason(validator, f"DPoP {token}", request(proof)) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"alg": "none"}, "proof alg not allowed"),
+        ({"alg": "HS256"}, "proof alg not allowed"),
+        ({"alg": 256}, "proof alg not allowed"),
+        ({"typ": "DPoP+JWT"}, "proof typ"),
+        ({"kid": 5}, "proof malformed"),
+    ],
+)
+async def test_a_proof_header_refused_even_with_a_valid_signature(
+        validator, keys, clock, client_key, header, expected):
+    token = bound_token(keys, clock, client_key)
+    values = {"typ": "dpop+jwt", "alg": "ES256",
+              "jwk": dict(client_key.as_dict(private=False)), **header}
+    signing_input = f"{segment(values)}.{segment(proof_claims(clock, token))}"
+    signature = JWSRegistry.algorithms["ES256"].sign(signing_input.encode(), client_key)
+    proof = f"{signing_input}.{b64url(signature)}"
+    assert await reason(validator, f"DPoP {token}", request(proof)) == expected
+
+
+async def test_an_hmac_proof_with_the_public_key_as_secret_is_refused(
+        validator, keys, clock, client_key):
+    token = bound_token(keys, clock, client_key)
+    jwk = dict(client_key.as_dict(private=False))
+    header = {"typ": "dpop+jwt", "alg": "HS256", "jwk": jwk}
+    signing_input = f"{segment(header)}.{segment(proof_claims(clock, token))}"
+    mac = hmac.new(json.dumps(jwk).encode(), signing_input.encode(), hashlib.sha256).digest()
+    proof = f"{signing_input}.{b64url(mac)}"
+    assert await reason(validator, f"DPoP {token}", request(proof)) == "proof alg not allowed"
+
+
+@pytest.mark.parametrize(
+    "htu",
+    [f"{URL}?a=1", f"{URL}#frag", f"{URL}?", "https://gateway.test.invalid:443/graphql?x"],
+)
+async def test_a_proof_htu_with_a_query_or_fragment_is_refused(
+        validator, keys, clock, client_key, htu):
+    token = bound_token(keys, clock, client_key)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": dict(client_key.as_dict(private=False))}
+    proof = sign(header, {**proof_claims(clock, token), "htu": htu}, client_key, "ES256")
+    assert await reason(validator, f"DPoP {token}", request(proof)) == "proof htu"
+
+
+def _tampered(proof: str, part: int, value: str) -> str:
+    parts = proof.split(".")
+    parts[part] = value
+    return ".".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "expected"),
+    [
+        (0, "!!!", "proof malformed"),
+        (0, "e30=", "proof malformed"),  # padding is not base64url as JWS uses it
+        (0, "A", "proof malformed"),  # a length no encoding has
+        (0, b64url(b"{not json"), "proof malformed"),
+        (0, b64url(b"[1, 2]"), "proof malformed"),
+        (0, b64url(b"[" * 1_000 + b"]" * 1_000), "proof malformed"),
+        (1, "A", "proof signature or payload"),
+        (1, "!!!", "proof malformed"),
+        (2, "", "proof malformed"),
+        (2, "A", "proof signature or payload"),
+        (2, b64url(b"\x00" * 64), "proof signature or payload"),
+        (2, b64url(b"\x01" * 63), "proof signature or payload"),
+    ],
+)
+async def test_a_proof_with_a_damaged_segment_is_refused(
+        validator, keys, clock, client_key, part, value, expected):
+    token = bound_token(keys, clock, client_key)
+    proof = _tampered(make_proof(client_key, "POST", URL, token, now=clock()), part, value)
+    assert await reason(validator, f"DPoP {token}", request(proof)) == expected
+
+
+async def test_a_payload_that_is_signed_but_not_an_object_is_refused(
+        validator, keys, clock, client_key):
+    token = bound_token(keys, clock, client_key)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": dict(client_key.as_dict(private=False))}
+    for payload in (b"[1]", b"not json"):
+        proof = sign(header, payload, client_key, "ES256")
+        assert await reason(validator, f"DPoP {token}", request(proof)) == \
+            "proof signature or payload"
+
+
+async def test_a_jwk_whose_use_forbids_verify_is_refused(validator, keys, clock, client_key):
+    token = bound_token(keys, clock, client_key)
+    jwk = {**client_key.as_dict(private=False), "key_ops": ["encrypt"]}
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}
+    proof = sign(header, proof_claims(clock, token), client_key, "ES256")
+    assert await reason(validator, f"DPoP {token}", request(proof)) == "proof jwk unusable"
+
+
+async def test_a_remembered_key_is_still_held_to_every_check(
+        validator, keys, clock, client_key, other_key):
+    """The second proof from a client hits the key cache; nothing else is skipped."""
+    token = bound_token(keys, clock, client_key)
+    good = make_proof(client_key, "POST", URL, token, now=clock())
+    assert await validator.authenticate(f"DPoP {token}", request(good))
+    signing_input = f"{good.split('.')[0]}.{segment({**proof_claims(clock, token), 'jti': 'p-2'})}"
+    signature = JWSRegistry.algorithms["ES256"].sign(signing_input.encode(), other_key)
+    forged = f"{signing_input}.{b64url(signature)}"
+    assert await reason(validator, f"DPoP {token}", request(forged)) == \
+        "proof signature or payload"
+    late = make_proof(client_key, "POST", URL, token, now=clock() - 61)
+    assert await reason(validator, f"DPoP {token}", request(late)) == "proof iat"
+    elsewhere = make_proof(client_key, "GET", URL, token, now=clock())
+    assert await reason(validator, f"DPoP {token}", request(elsewhere)) == "proof htm"
+    other_token = bound_token(keys, clock, other_key)
+    stolen = make_proof(client_key, "POST", URL, other_token, now=clock())
+    assert await reason(validator, f"DPoP {other_token}", request(stolen)) == \
+        "proof key does not match cnf.jkt"
+    assert await reason(validator, f"DPoP {token}", request(good)) == "proof replayed"
+
+
+def test_the_key_cache_is_bounded_and_applies_the_allow_list_on_every_hit(client_key):
+    cache = ProofKeyCache(max_entries=2)
+    jwk = dict(client_key.as_dict(private=False))
+    headers = [segment({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "kid": f"k{n}"})
+               for n in range(3)]
+    allowed = frozenset({"ES256"})
+    checked = [cache.get(header, allowed) for header in headers]
+    assert {entry.thumbprint for entry in checked} == {client_key.thumbprint()}
+    assert len(cache._entries) == 2
+    assert cache.get(headers[2], allowed) is checked[2]
+    with pytest.raises(DpopProofRejectedError) as caught:
+        cache.get(headers[2], frozenset({"RS256"}))
+    assert caught.value.reason == "proof alg not allowed"
+    with pytest.raises(DpopProofRejectedError) as caught:
+        cache.get(segment({"typ": "JWT", "alg": "ES256", "jwk": jwk}), allowed)
+    assert caught.value.reason == "proof typ"
+    assert len(cache._entries) == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -139,8 +140,21 @@ async def _bench_database(server: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+def _documents_lines(workdir: Path, trusted: bool) -> list[str]:
+    """`[documents]`: any document, or (--trusted) only the bench's, from a manifest it writes."""
+    if not trusted:
+        return ["[documents]", "trusted_only = false"]
+    manifest = workdir / "persisted-documents.json"
+    manifest.write_text(json.dumps({_sha256(QUERY): QUERY}), encoding="utf-8")
+    return ["[documents]", "trusted_only = true", f'manifest = "{manifest}"']
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
-            redis_url: str | None, audit: list[str]) -> None:
+            redis_url: str | None, audit: list[str], documents: list[str]) -> None:
     # Production refuses to run unaudited: `--audit none` measures in development mode.
     mode = "development" if 'store = "none"' in audit else "production"
     lines = [
@@ -150,6 +164,7 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
         "[ids]", f'secret = "{id_secret}"',
         *audit,
+        *documents,
         "[limits]", "max_children_per_request = 10",
         # The load generator is one user reading thousands of children: lift its budgets
         # and rate limits so the benchmark measures the gateway, not the refusals.
@@ -188,8 +203,14 @@ def _headers(url: str, token: str, dpop_key: ECKey | None) -> dict[str, str]:
 
 
 async def _load(url: str, token: str, ids: list[str], clients: int, seconds: float,
-                name: str, limit: int | None = None, dpop_key: ECKey | None = None) -> Run:
-    """`clients` concurrent loops over `ids` for `seconds` (or until `limit` requests)."""
+                name: str, limit: int | None = None, dpop_key: ECKey | None = None,
+                document: dict[str, str] | None = None) -> Run:
+    """`clients` concurrent loops over `ids` for `seconds` (or until `limit` requests).
+
+    Each request names the document as `document` says: its text by default,
+    or `{"documentId": ...}` for trusted documents.
+    """
+    named = document or {"query": QUERY}
     latencies: list[float] = []
     errors = 0
     cursor = 0
@@ -201,7 +222,7 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
         while time.perf_counter() < deadline and (limit is None or cursor < limit):
             child_id = ids[cursor % len(ids)]
             cursor += 1
-            body = json.dumps({"query": QUERY, "variables": {"id": child_id}})
+            body = json.dumps({**named, "variables": {"id": child_id}})
             headers = _headers(url, token, dpop_key)
             started = time.perf_counter()
             try:
@@ -252,7 +273,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.systems:
             urls = {name: urls[name] for name in args.systems.split(",")}
         _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
-                None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn))
+                None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn),
+                _documents_lines(workdir, args.trusted))
+        document = {"documentId": f"sha256:{_sha256(QUERY)}"} if args.trusted else None
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
              "--port", str(args.port)])
@@ -279,20 +302,22 @@ async def main(args: argparse.Namespace) -> None:
         print(json.dumps({"clients": clients, "seconds": args.seconds,
                           "simulator_latency_ms": args.latency_ms,
                           "cache": "in-process" if args.no_redis else args.redis_url,
-                          "audit": args.audit}))
+                          "audit": args.audit, "trusted_documents": args.trusted}))
         for n in clients:
             if "miss" in args.runs:
                 # each miss run starts where the last stopped, so no child repeats
                 miss = await _measured(gateway.pid, _load(url, token, cold, n, args.seconds,
-                                                          f"cache-miss x{n}", dpop_key=dpop))
+                                                          f"cache-miss x{n}", dpop_key=dpop,
+                                                          document=document))
                 cold = cold[len(miss.latencies) + miss.errors:]
                 print(json.dumps(miss.report(args.latency_ms)), flush=True)
             if "hit" in args.runs:
                 # every hot child once, just before: cache entries live 30 s
                 await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids),
-                            dpop_key=dpop)
+                            dpop_key=dpop, document=document)
                 hit = await _measured(gateway.pid, _load(url, token, hit_ids, n, args.seconds,
-                                                         f"cache-hit x{n}", dpop_key=dpop))
+                                                         f"cache-hit x{n}", dpop_key=dpop,
+                                                         document=document))
                 print(json.dumps(hit.report(args.latency_ms)), flush=True)
     finally:
         for process in (gateway, simulators):
@@ -316,6 +341,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
     parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
+    parser.add_argument("--trusted", action="store_true",
+                        help="trusted documents only: a manifest of the bench's query, which "
+                        "the clients send by documentId")
     parser.add_argument("--dpop", action="store_true",
                         help="DPoP-bound token and a fresh proof per request (RFC 9449)")
     parser.add_argument("--systems", default=None,

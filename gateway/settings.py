@@ -46,6 +46,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 
 
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the message is one line, fit for a terminal."""
 
@@ -270,6 +273,64 @@ class AlertSettings(_Frozen):
     webhook_url: str | None = Field(default=None, pattern=r"^https?://")
 
 
+class HttpSettings(_Frozen):
+    """What browsers on other origins may do (CORS)."""
+
+    cors_origins: tuple[str, ...] = ()
+    """Exact origins allowed to call the API from a browser, such as
+    "https://dashboard.council.gov.uk" (scheme, host and port; no path, no wildcard)."""
+    cors_allow_loopback: bool = False
+    """Also allow any http://127.0.0.1:PORT, http://localhost:PORT or http://[::1]:PORT
+    origin (development only: the demo's pages)."""
+    cors_max_age_seconds: Annotated[int, Field(ge=0, le=86_400)] = 600
+    """How long a browser may cache a preflight answer."""
+
+    @model_validator(mode="after")
+    def _exact_origins(self) -> HttpSettings:
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"cors_origins: {origin!r} is not an exact origin "
+                                 "(scheme://host[:port], no path and no wildcard)")
+        return self
+
+
+class DocumentSettings(_Frozen):
+    """Which GraphQL documents the gateway runs: any, automatically persisted, or trusted."""
+
+    manifest: str | None = None
+    """Trusted documents: a JSON file mapping SHA-256 hashes to documents (GraphQL Code
+    Generator's client preset `persisted-documents.json`, or Apollo's persisted query
+    manifest), requested by `documentId`. Parsed and validated once, at start-up."""
+    trusted_only: bool | None = None
+    """Refuse any document not in the manifest. None: true in production (where a manifest
+    is then required), false in development."""
+    automatic_persisted_queries: bool | None = None
+    """Apollo's automatic persisted queries (`extensions.persistedQuery`). None: on in
+    development only (in production a hash must name a trusted document)."""
+    apq_max_entries: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+
+    def refuses_others(self, development: bool) -> bool:
+        return (not development) if self.trusted_only is None else self.trusted_only
+
+    def apq(self, development: bool) -> bool:
+        return development if self.automatic_persisted_queries is None \
+            else self.automatic_persisted_queries
+
+
+class TelemetrySettings(_Frozen):
+    """Metrics, traces and logs (none of them ever carries a child's data)."""
+
+    metrics: bool = True
+    """Serve `GET /metrics` (Prometheus text format)."""
+    metrics_token: SecretStr | None = Field(default=None, min_length=32)
+    """If set, /metrics needs `Authorization: Bearer <metrics_token>`."""
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    """OTLP/HTTP traces endpoint (such as http://collector:4318/v1/traces); None: no spans
+    are made (an incoming `traceparent` still reaches the logs as `trace_id`)."""
+    service_name: str = Field(default="contactpoint-gateway", min_length=1, max_length=100)
+    log_format: Literal["json", "text"] = "json"
+
+
 PURPOSES = ("SAFEGUARDING", "EARLY_HELP", "EDUCATION", "HEALTH_CARE", "SOCIAL_CARE",
             "YOUTH_JUSTICE")
 SCOPES = ("child.identity.read", "child.contact.read", "child.education.read",
@@ -291,6 +352,9 @@ class Settings(_Frozen):
     audit: AuditSettings
     budgets: BudgetSettings = BudgetSettings()
     alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
+    documents: DocumentSettings = DocumentSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     purposes: dict[str, tuple[str, ...]] | None = None
     """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
     of a given table permit nothing."""
@@ -344,6 +408,11 @@ def production_problem(settings: Settings) -> str | None:
     if settings.cache.redis_url is None and not settings.budgets.per_process_accepted:
         return ("production needs Redis for budgets shared by every process ([cache] redis_url),"
                 " or [budgets] per_process_accepted = true")
+    if settings.http.cors_allow_loopback:
+        return "production refuses [http] cors_allow_loopback (any local page could call it)"
+    if settings.documents.refuses_others(False) and settings.documents.manifest is None:
+        return ("production runs trusted documents only: set [documents] manifest, or "
+                "trusted_only = false to accept any document")
     if settings.audit.checkpoint_file is None:
         return ("production needs [audit] checkpoint_file: checkpoints published outside the "
                 "store, without which a log cut short cannot be detected")

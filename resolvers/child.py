@@ -12,6 +12,8 @@ from gateway.core import facts as f
 from gateway.core.errors import FieldWithheldError
 from gateway.core.policy import FIELD_OF_FACT, ChildState, Decision, Withheld
 from gateway.lookup.sources import ChildSources
+from resolvers.descriptions import describe
+from resolvers.enums import SourceState
 from resolvers.types import (
     Address,
     Education,
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from gateway.lookup.pipeline import ChildRelease
 
 __all__ = ["Carer", "Child", "Service"]
-
 
 
 def _release(access: ChildAccess, key: str, reason: Withheld | None) -> None:
@@ -45,17 +46,15 @@ def _named(sources: tuple[str, ...], unnamed: frozenset[str]) -> list[str]:
 
 @strawberry.type(description="A parent or other carer, as the systems record them.")
 class Carer:
-    name: PersonName
-    relationship: str | None
-    phone: str | None
-    sources: list[str] = strawberry.field(
-        description="The systems that record this carer (a carer stated by several systems "
-        "appears once).")
+    name: PersonName = strawberry.field(description=describe("Carer.name"))
+    relationship: str | None = strawberry.field(description=describe("Carer.relationship"))
+    phone: str | None = strawberry.field(description=describe("Carer.phone"))
+    sources: list[str] = strawberry.field(description=describe("Carer.sources"))
     _address: strawberry.Private[f.Address | None]
     _address_withheld: strawberry.Private[Withheld | None]
     _access: strawberry.Private[ChildAccess]
 
-    @strawberry.field(description="Withheld (SHIELDED) when the child is shielded.")
+    @strawberry.field(description=describe("Carer.address"))
     def address(self) -> Address | None:
         _release(self._access, "Carer.address", self._address_withheld)
         return Address.of(self._address)
@@ -64,18 +63,16 @@ class Carer:
 @strawberry.type(description="A service involved with the child, from any system that records "
                  "services (the council, youth justice, ...).")
 class Service:
-    kind: str
-    name: str
-    sensitive: bool
-    source: str | None = strawberry.field(
-        description="The system this service came from (the first of `sources`).")
-    sources: list[str] = strawberry.field(
-        description="Every system that records this service (stated twice, it appears once).")
+    kind: str = strawberry.field(description=describe("Service.kind"))
+    name: str = strawberry.field(description=describe("Service.name"))
+    sensitive: bool = strawberry.field(description=describe("Service.sensitive"))
+    source: str | None = strawberry.field(description=describe("Service.source"))
+    sources: list[str] = strawberry.field(description=describe("Service.sources"))
     _contact: strawberry.Private[str | None]
     _contact_withheld: strawberry.Private[Withheld | None]
     _access: strawberry.Private[ChildAccess]
 
-    @strawberry.field(description="Withheld (SHIELDED) when the child is shielded.")
+    @strawberry.field(description=describe("Service.contact"))
     def contact(self) -> str | None:
         _release(self._access, "Service.contact", self._contact_withheld)
         return self._contact
@@ -83,7 +80,7 @@ class Service:
 
 @strawberry.type(description="One child's record, assembled live from the local systems.")
 class Child:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=describe("Child.id"))
     _state: strawberry.Private[ChildState]
     _decision: strawberry.Private[Decision]
     _sources: strawberry.Private[ChildSources]
@@ -98,35 +95,32 @@ class Child:
         _release(self._access, key, self._decision.withheld.get(key))
         return self._state.facts
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.nhsNumber"))
     def nhs_number(self) -> str | None:
         return self._guard("Child.nhsNumber").nhs_number
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.name"))
     def name(self) -> PersonName | None:
         return PersonName.of(self._guard("Child.name").name)
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.dateOfBirth"))
     def date_of_birth(self) -> dt.date | None:
         return self._guard("Child.dateOfBirth").date_of_birth
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.gender"))
     def gender(self) -> str | None:
         return self._guard("Child.gender").gender
 
-    @strawberry.field(description="True if any system shields the child, or a system that "
-                      "records shielding did not answer (fail closed).")
+    @strawberry.field(description=describe("Child.shielded"))
     def shielded(self) -> bool:
         self._guard("Child.shielded")
         return self._state.shielded
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.address"))
     def address(self) -> Address | None:
         return Address.of(self._guard("Child.address").address)
 
-    @strawberry.field(description="The union of every system's carers. Withheld in full "
-                      "(SHIELDED) when the child is shielded: a carer's name or phone leads "
-                      "to the child as surely as an address.")
+    @strawberry.field(description=describe("Child.carers"))
     def carers(self) -> list[Carer] | None:
         carers = self._guard("Child.carers").carers
         if carers is None:
@@ -139,19 +133,17 @@ class Child:
                       _address_withheld=withheld, _access=self._access)
                 for c in carers]
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.education"))
     def education(self) -> Education | None:
         school = self._guard("Child.education").school
         return None if school is None else Education(school=Organisation.of(school))
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.primaryCare"))
     def primary_care(self) -> PrimaryCare | None:
         practice = self._guard("Child.primaryCare").practice
         return None if practice is None else PrimaryCare(practice=Organisation.of(practice))
 
-    @strawberry.field(description="The union of every system's services. Sensitive services "
-                      "appear only with recorded consent and the child.sensitive.read scope; "
-                      "otherwise they are absent.")
+    @strawberry.field(description=describe("Child.services"))
     def services(self) -> list[Service] | None:
         self._guard("Child.services")
         if self._decision.services is None:
@@ -164,16 +156,14 @@ class Child:
                         _contact=s.contact, _contact_withheld=withheld, _access=self._access)
                 for s in self._decision.services]
 
-    @strawberry.field
+    @strawberry.field(description=describe("Child.sources"))
     def sources(self) -> list[SourceStatus]:
         self._guard("Child.sources")
-        return [SourceStatus(connector=o.connector, status=o.status, from_cache=o.from_cache)
+        return [SourceStatus(connector=o.connector, status=SourceState(o.status),
+                             from_cache=o.from_cache)
                 for o in self._sources.bundle.outcomes]
 
-    @strawberry.field(description="Where each released field's value came from: the system "
-                      "(the fact's authority, or for a list every system contributing), "
-                      "systems that state another value, and systems that did not answer. "
-                      "Only fields released to the caller in this request are listed.")
+    @strawberry.field(description=describe("Child.provenance"))
     def provenance(self) -> list[FieldProvenance]:
         self._guard("Child.provenance")
         decision, unnamed = self._decision, self._decision.unnamed

@@ -1,17 +1,18 @@
-"""The root `Query`: `findChildren` and `child`."""
+"""The root `Query`: `findChildren`, `child` and `accessReport`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from gateway.lookup.search import SearchTerms
+from resolvers import descriptions as d
 from resolvers.child import Child
 from resolvers.context import RequestContext
+from resolvers.enums import Purpose
 from resolvers.report import AccessRecord, access_report
 from resolvers.types import ChildMatch, PersonName
 
@@ -21,24 +22,24 @@ if TYPE_CHECKING:
 __all__ = ["ChildSearch", "Purpose", "Query"]
 
 
-@strawberry.enum(description="Why the caller is asking; every child query must name one.")
-class Purpose(Enum):
-    SAFEGUARDING = "SAFEGUARDING"
-    EARLY_HELP = "EARLY_HELP"
-    EDUCATION = "EDUCATION"
-    HEALTH_CARE = "HEALTH_CARE"
-    SOCIAL_CARE = "SOCIAL_CARE"
-    YOUTH_JUSTICE = "YOUTH_JUSTICE"
-
-
 @strawberry.input(description="Either nhsNumber, or familyName + dateOfBirth + "
                   "(givenName or postcode); all matched exactly.")
 class ChildSearch:
-    nhs_number: str | None = None
-    family_name: str | None = None
-    given_name: str | None = None
-    date_of_birth: dt.date | None = None
-    postcode: str | None = None
+    nhs_number: str | None = strawberry.field(
+        default=None, description="10 digits (spaces and hyphens ignored) with a valid Modulus "
+        "11 check digit: a search on its own; any other attribute given must match too.")
+    family_name: str | None = strawberry.field(
+        default=None, description="Family name: spaces collapsed and case ignored, otherwise "
+        "exact.")
+    given_name: str | None = strawberry.field(
+        default=None, description="A given name, compared as familyName is.")
+    date_of_birth: dt.date | None = strawberry.field(
+        default=None, description="Date of birth, not in the future.")
+    postcode: str | None = strawberry.field(default=None, description=d.SEARCH_POSTCODE)
+
+
+_Purpose = Annotated[Purpose, strawberry.argument(description=d.PURPOSE)]
+_CaseReference = Annotated[str | None, strawberry.argument(description=d.CASE_REFERENCE)]
 
 
 def _matches(matches: list[Match]) -> list[ChildMatch]:
@@ -46,30 +47,33 @@ def _matches(matches: list[Match]) -> list[ChildMatch]:
                        date_of_birth=m.state.facts.date_of_birth) for m in matches]
 
 
-@strawberry.type
+@strawberry.type(description="The entry points: find a child, read a child's record, and "
+                 "see who has read it. Every child query names a purpose.")
 class Query:
-    @strawberry.field(description="Find children by NHS number or exact demographics; at most "
-                      "5 matches. Needs child.identity.read.")
-    async def find_children(self, info: Info[RequestContext, None], search: ChildSearch,
-                            purpose: Purpose, case_reference: str | None = None,
-                            ) -> list[ChildMatch]:
+    @strawberry.field(description=d.describe("Query.findChildren"))
+    async def find_children(
+            self, info: Info[RequestContext, None],
+            search: Annotated[ChildSearch, strawberry.argument(description=d.SEARCH)],
+            purpose: _Purpose, case_reference: _CaseReference = None) -> list[ChildMatch]:
         terms = SearchTerms(search.nhs_number, search.family_name, search.given_name,
                             search.date_of_birth, search.postcode)
         lookup = info.context.lookup
-        return _matches(await lookup.find(terms, purpose.value,
+        return _matches(await lookup.find(terms, purpose.name,
                                           lookup.case_reference(case_reference)))
 
-    @strawberry.field(description="Who looked at this child's record: organisation, purpose, time "
-                      "and groups of fields. Needs audit.read, or subject.self with a token "
-                      "naming the child.")
-    async def access_report(self, info: Info[RequestContext, None],
-                            nhs_number: str) -> list[AccessRecord]:
+    @strawberry.field(description=d.describe("Query.accessReport"))
+    async def access_report(
+            self, info: Info[RequestContext, None],
+            nhs_number: Annotated[str, strawberry.argument(description=d.NHS_NUMBER)],
+            ) -> list[AccessRecord]:
         return await access_report(info.context, nhs_number)
 
-    @strawberry.field(description="One child's record, by an id from findChildren.")
-    async def child(self, info: Info[RequestContext, None], id: strawberry.ID,
-                    purpose: Purpose, case_reference: str | None = None) -> Child | None:
+    @strawberry.field(description=d.describe("Query.child"))
+    async def child(
+            self, info: Info[RequestContext, None],
+            id: Annotated[strawberry.ID, strawberry.argument(description=d.CHILD_ID)],
+            purpose: _Purpose, case_reference: _CaseReference = None) -> Child | None:
         lookup = info.context.lookup
-        release = await lookup.child(str(id), purpose.value,
+        release = await lookup.child(str(id), purpose.name,
                                      lookup.case_reference(case_reference))
         return Child.of(release)

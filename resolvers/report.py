@@ -11,6 +11,8 @@ from gateway.accountability.notes import ChildAccess
 from gateway.core.errors import BadUserInputError, ForbiddenError
 from gateway.core.nhs import is_valid_nhs_number, normalise_nhs_number
 from gateway.core.policy import FIELD_POLICY, Scope
+from resolvers.descriptions import describe
+from resolvers.enums import Purpose
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -29,11 +31,19 @@ REPORT_LIMIT = 500
 @strawberry.type(description="One release of a child's data: when, to which organisation, why, "
                  "and which groups of fields.")
 class AccessRecord:
-    at: dt.datetime
-    organisation: str | None
-    purpose: str | None
-    fields: list[str] = strawberry.field(
-        description="Groups of fields released: identity, contact, education, health, services.")
+    at: dt.datetime = strawberry.field(description=describe("AccessRecord.at"))
+    organisation: str | None = strawberry.field(description=describe("AccessRecord.organisation"))
+    purpose: Purpose | None = strawberry.field(description=describe("AccessRecord.purpose"))
+    fields: list[str] = strawberry.field(description=describe("AccessRecord.fields"))
+
+
+def _purpose(recorded: str | None) -> Purpose | None:
+    """The recorded purpose as the enum; None for none, or one this schema does not know.
+
+    Every release names a `Purpose` value, but the log outlives any one version
+    of the schema: a value it no longer holds must not fail the whole report.
+    """
+    return Purpose.__members__.get(recorded) if recorded is not None else None
 
 
 def field_groups(keys: Iterable[str]) -> list[str]:
@@ -70,7 +80,7 @@ async def access_report(context: RequestContext, nhs_number: str) -> list[Access
         raise
     events = await context.services.access_history(nhs, REPORT_LIMIT)
     note.released.add("Query.accessReport")
-    return [AccessRecord(at=e.at, organisation=e.organisation, purpose=e.purpose,
+    return [AccessRecord(at=e.at, organisation=e.organisation, purpose=_purpose(e.purpose),
                          fields=field_groups(k for k in e.released if k in FIELD_POLICY))
             for e in events
             if e.outcome == "released" and e.released and e.action != "access_report.read"]

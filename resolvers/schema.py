@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
+from gateway.telemetry.requests import ExecutionSpan
 from resolvers.cost import max_cost_rule
 from resolvers.query import Query
 from resolvers.repeats import max_repeats_rule
@@ -119,6 +120,7 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=size),
         lambda: _MaskErrors(should_mask_error=_mask, error_message="Internal error."),
+        ExecutionSpan,  # a span and the metrics' operation label; never arguments or variables
     ]
     config = StrawberryConfig(disable_field_suggestions=not development)
     return _QuietSchema(query=Query, extensions=extensions, config=config)

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
+from resolvers.descriptions import describe
+from resolvers.enums import SourceState
+
 if TYPE_CHECKING:
     from gateway.core import facts as f
 
@@ -24,8 +27,8 @@ __all__ = [
 
 @strawberry.type(description="A person's name as the source system records it.")
 class PersonName:
-    given: list[str]
-    family: str
+    given: list[str] = strawberry.field(description=describe("PersonName.given"))
+    family: str = strawberry.field(description=describe("PersonName.family"))
 
     @classmethod
     def of(cls, name: f.PersonName | None) -> PersonName | None:
@@ -34,8 +37,8 @@ class PersonName:
 
 @strawberry.type(description="A postal address.")
 class Address:
-    lines: list[str]
-    postcode: str | None
+    lines: list[str] = strawberry.field(description=describe("Address.lines"))
+    postcode: str | None = strawberry.field(description=describe("Address.postcode"))
 
     @classmethod
     def of(cls, address: f.Address | None) -> Address | None:
@@ -46,10 +49,10 @@ class Address:
 
 @strawberry.type(description="A school or GP practice.")
 class Organisation:
-    name: str
-    code: str | None
-    phone: str | None
-    address: Address | None
+    name: str = strawberry.field(description=describe("Organisation.name"))
+    code: str | None = strawberry.field(description=describe("Organisation.code"))
+    phone: str | None = strawberry.field(description=describe("Organisation.phone"))
+    address: Address | None = strawberry.field(description=describe("Organisation.address"))
 
     @classmethod
     def of(cls, org: f.Organisation) -> Organisation:
@@ -58,36 +61,34 @@ class Organisation:
 
 @strawberry.type(description="School enrolment, from the school system.")
 class Education:
-    school: Organisation
+    school: Organisation = strawberry.field(description=describe("Education.school"))
 
 
 @strawberry.type(description="GP registration, from the GP system.")
 class PrimaryCare:
-    practice: Organisation
+    practice: Organisation = strawberry.field(description=describe("PrimaryCare.practice"))
 
 
 @strawberry.type(description="Whether one source system answered for this child, and how.")
 class SourceStatus:
-    connector: str
-    status: str = strawberry.field(
-        description='"ok" when the system answered (whether or not it knows the child), '
-        '"unavailable" when it did not.')
-    from_cache: bool
+    connector: str = strawberry.field(description=describe("SourceStatus.connector"))
+    status: SourceState = strawberry.field(description=describe("SourceStatus.status"))
+    from_cache: bool = strawberry.field(description=describe("SourceStatus.fromCache"))
 
 
 @strawberry.type(description="Where one released field of a child came from.")
 class FieldProvenance:
-    field: str = strawberry.field(description="The Child field, e.g. \"address\".")
-    sources: list[str] = strawberry.field(
-        description="The systems whose value it holds (for a list, every system with items).")
+    field: str = strawberry.field(description=describe("FieldProvenance.field"))
+    sources: list[str] = strawberry.field(description=describe("FieldProvenance.sources"))
     disagreeing: list[str] = strawberry.field(
-        description="Systems that state another value (single-valued fields).")
+        description=describe("FieldProvenance.disagreeing"))
     unavailable: list[str] = strawberry.field(
-        description="Systems able to state it that did not answer: a list may be incomplete.")
+        description=describe("FieldProvenance.unavailable"))
 
 
 @strawberry.type(description="A child found by `findChildren`; use `id` with `child`.")
 class ChildMatch:
-    id: strawberry.ID
-    name: PersonName | None
-    date_of_birth: dt.date | None
+    id: strawberry.ID = strawberry.field(description=describe("ChildMatch.id"))
+    name: PersonName | None = strawberry.field(description=describe("ChildMatch.name"))
+    date_of_birth: dt.date | None = strawberry.field(
+        description=describe("ChildMatch.dateOfBirth"))

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import secrets
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,7 +21,11 @@ from joserfc.jwk import ECKey
 
 from gateway.settings import DEVELOPMENT_ISSUER, AuthSettings
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = [
+    "DEV_AMR",
     "DEV_AUDIENCE",
     "DEV_CLIENT_ID",
     "DEV_ISSUER",
@@ -39,6 +43,8 @@ DEV_AUDIENCE: Final = "contactpoint-gateway"
 DEV_CLIENT_ID: Final = "contactpoint-dev-client"
 DEV_TOKEN_TTL_SECONDS: Final = 600
 JWKS_PATH: Final = "/.well-known/jwks.json"
+DEV_AMR: Final = ("pwd", "mfa")
+"""A password and a second factor (RFC 8176): what a real multi-factor sign-in shows."""
 
 # Public on purpose: this seed makes the key reproducible, not secret.
 _DEV_SEED: Final = (
@@ -71,7 +77,7 @@ def dev_auth_settings(jwks_url: str) -> AuthSettings:
 def mint_dev_token(
     subject: str,
     scopes: str,
-    amr: list[str] | None = None,
+    amr: Sequence[str] | None = DEV_AMR,
     organisation: str | None = None,
     client_id: str = DEV_CLIENT_ID,
     ttl_seconds: int = DEV_TOKEN_TTL_SECONDS,
@@ -84,8 +90,9 @@ def mint_dev_token(
 ) -> str:
     """An RFC 9068 access token from the development issuer.
 
-    `amr` is omitted when None or empty, so the token fails the gateway's MFA
-    check, as a real single-factor sign-in would. `key` (default `dev_key()`)
+    `amr` defaults to `DEV_AMR`, a multi-factor sign-in; it is omitted when None or
+    empty, so the token fails the gateway's MFA check, as a real single-factor sign-in
+    would. `key` (default `dev_key()`)
     lets tests sign as an issuer the gateway does not know; with `issuer` and
     `audience` the same function mints for a test or benchmark issuer.
     """

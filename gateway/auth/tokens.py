@@ -23,6 +23,7 @@ from gateway.auth.dpop import (
 from gateway.auth.errors import TokenRejectedError
 from gateway.auth.keys import deprecated_algorithm_accepted, key_fits
 from gateway.auth.tokencache import TokenCache
+from gateway.telemetry.tracing import traced
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -104,6 +105,7 @@ class TokenValidator:
         """The `WWW-Authenticate` value to send with a 401 for `exc`."""
         return challenge(self._settings.algorithms, exc)
 
+    @traced("authenticate")
     async def authenticate(self, authorization: str | None,
                            dpop: DpopRequest | None = None) -> Caller:
         """The caller proved by `authorization` (an HTTP `Authorization` value).

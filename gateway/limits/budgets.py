@@ -38,6 +38,7 @@ from gateway.limits.windows import (
     Window,
 )
 from gateway.settings import BudgetLimits
+from gateway.telemetry.metrics import BUDGET_REFUSALS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -144,6 +145,7 @@ class Budgets:
         if not outcome.accepted:
             await facts.emit("budget_exceeded", marked[0].window,
                              full=",".join(s.window.name for s in marked))
+            BUDGET_REFUSALS.labels(marked[0].window.name).inc()
             raise AccessBudgetExceededError(
                 f"Access budget exceeded: distinct children {marked[0].window.description}.",
                 budget=marked[0].window.name, retryAfter=math.ceil(marked[0].ends_in))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gateway.core.errors import RateLimitedError
 from gateway.limits.budget_scripts import GCRA
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
+from gateway.telemetry.metrics import RATE_LIMIT_REFUSALS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -88,6 +89,7 @@ class RateLimiter:
                 f"{self._prefix}c:{self._hash('client', client_id)}")
         wait = await self._wait_ms(keys, now)
         if wait > 0:
+            RATE_LIMIT_REFUSALS.labels("requests_per_minute").inc()
             raise RateLimitedError(retry_after=max(1, math.ceil(wait / 1000)))
 
     async def _wait_ms(self, keys: Sequence[str], now: int) -> int:

@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError
 from gateway.core.facts import SourceFacts, facts_from_json, facts_to_json
 from gateway.core.merge import Merged, SourceBundle, SourceOutcome, merge
 from gateway.logs import exception_summary
+from gateway.telemetry.upstream import cache_span, count_cache, upstream_call
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -79,7 +80,7 @@ class Sources:
 
     async def _live(self, connector: Connector, nhs_number: str) -> SourceOutcome:
         try:
-            facts = await connector.fetch(nhs_number)
+            facts = await upstream_call(connector.name, "fetch", connector.fetch(nhs_number))
         except ConnectorError as exc:
             log.warning("source %s unavailable: %s", connector.name, type(exc).__name__)
             return SourceOutcome(connector.name, "unavailable")
@@ -104,9 +105,11 @@ class Sources:
         """One child's sources per NHS number, same order; never raises for a source's failure."""
         pairs = [(nhs, c) for nhs in nhs_numbers for c in self.connectors.values()]
         keys = [self._sealer.key(c.name, nhs) for nhs, c in pairs]
-        cached = await self._store.get_many(keys)
+        with cache_span(len(keys)):
+            cached = await self._store.get_many(keys)
         outcomes = [self._cached(c.name, k, s) for (_, c), k, s in zip(pairs, keys, cached,
                                                                       strict=True)]
+        count_cache((c.name for _, c in pairs), outcomes)
         misses = [i for i, outcome in enumerate(outcomes) if outcome is None]
         fetched = await asyncio.gather(*(self._live(pairs[i][1], pairs[i][0]) for i in misses))
         for index, outcome in zip(misses, fetched, strict=True):
@@ -148,7 +151,8 @@ class Sources:
         """Ask every system for exact demographic matches, in parallel."""
         names = list(self.connectors)
         results = await asyncio.gather(
-            *(self.connectors[name].search(criteria) for name in names), return_exceptions=True)
+            *(upstream_call(name, "search", self.connectors[name].search(criteria))
+              for name in names), return_exceptions=True)
         found: dict[str, None] = {}
         unavailable = []
         for name, result in zip(names, results, strict=True):

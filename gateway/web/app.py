@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from gateway.telemetry import configure_telemetry, metrics_endpoint
+from gateway.web.cors import cors_middleware
 from gateway.web.health import healthz, readyz
 from gateway.web.http import graphql_endpoint
 from gateway.web.notices import notice_endpoint
+from gateway.web.pages import development_routes
 from gateway.web.runtime import open_runtime
+from gateway.web.sdl import schema_endpoint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -26,6 +30,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_telemetry(settings)
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
             yield
@@ -35,5 +40,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/notices/{connector}", notice_endpoint, methods=["POST"]),
+        Route("/schema.graphql", schema_endpoint, methods=["GET"]),  # token needed in production
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    if settings.telemetry.metrics:  # Prometheus text format; never a child's data in a label
+        routes.append(Route("/metrics", metrics_endpoint(settings.telemetry), methods=["GET"]))
+    if settings.development:  # GraphiQL's assets, the example dashboard: never in production
+        routes += development_routes(settings)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=cors_middleware(settings.http))

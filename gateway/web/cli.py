@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 from pathlib import Path
 
@@ -15,13 +14,6 @@ from gateway.web.connector_cli import add_connector_parser
 __all__ = ["main"]
 
 
-def _tune_gc() -> None:
-    """Fewer, later collections: start-up objects frozen, a larger young generation."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -30,18 +22,33 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.logs import configure_logging
     from gateway.web.app import create_app
     from gateway.web.deadlines import deadline_protocol
+    from gateway.web.documents import check_documents
+    from gateway.web.serving import serve_workers, tune_gc, workers_problem
 
     try:
         settings = check_production(load_settings(args.config))
         resolve_manifests(settings)
+        check_documents(settings)
     except (ConfigError, ManifestError) as exc:
         print(f"contactpoint serve: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging()
-    _tune_gc()
+    problem = workers_problem(settings, args.workers)
+    if problem is not None:
+        if not settings.development:
+            print(f"contactpoint serve: {problem}", file=sys.stderr)  # noqa: T201
+            return 2
+        print(f"contactpoint serve: warning: {problem}", file=sys.stderr)  # noqa: T201
+    configure_logging(fmt=settings.telemetry.log_format)
+    if args.workers > 1:
+        return serve_workers(args.config, workers=args.workers, host=args.host, port=args.port,
+                             graceful_seconds=args.graceful_seconds)
+    tune_gc()
     limits = settings.limits
+    # SIGTERM: stop accepting, finish the requests in flight (cancelled after
+    # graceful_seconds), then the lifespan's shutdown flushes and closes the audit log.
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
                 log_level="warning", server_header=False,
+                timeout_graceful_shutdown=args.graceful_seconds,
                 http=deadline_protocol(limits.header_read_seconds, limits.body_read_seconds))
     return 0
 
@@ -50,10 +57,12 @@ def _config_check(args: argparse.Namespace) -> int:
     """`contactpoint config check FILE`: everything `serve` checks before it starts."""
     from connectors.manifest import ManifestError
     from connectors.registry import resolve_manifests
+    from gateway.web.documents import check_documents
 
     try:
         settings = check_production(load_settings(args.file))
         manifests = resolve_manifests(settings)
+        check_documents(settings)
     except (ConfigError, ManifestError) as exc:
         print(f"contactpoint config check: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -72,10 +81,21 @@ def _demo(args: argparse.Namespace) -> int:
                            size=args.children, latency_ms=args.latency_ms))
 
 
+def _amr(args: argparse.Namespace) -> list[str]:
+    """`--amr` values (repeatable, comma or space separated), else pwd + mfa, or pwd alone."""
+    from gateway.auth.devissuer import DEV_AMR
+
+    if args.no_mfa:
+        return ["pwd"]
+    if not args.amr:
+        return list(DEV_AMR)
+    return [v for part in args.amr for v in part.replace(",", " ").split()]
+
+
 def _dev_token(args: argparse.Namespace) -> int:
     from gateway.auth.devissuer import mint_dev_token
 
-    amr = [v for part in (args.amr or []) for v in part.replace(",", " ").split()]
+    amr = _amr(args)
     extra: dict[str, object] = {"subject_nhs_number": args.subject_nhs} if args.subject_nhs \
         else {}
     if args.dpop_key:
@@ -89,6 +109,13 @@ def _dev_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contactpoint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="TOML configuration (default: $CONTACTPOINT_CONFIG)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="worker processes accepting on the one socket (default 1); "
+                            "[budgets] processes must be at least N unless Redis counts")
+    serve.add_argument("--graceful-seconds", type=_positive, default=30, metavar="S",
+                       help="on SIGTERM, how long requests in flight may take to finish "
+                            "before they are cancelled and the audit log is closed (default 30)")
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="gateway + simulated local systems + token issuer")
@@ -114,8 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("dev-token", help="print a token the demo gateway accepts")
     token.add_argument("--sub", required=True)
     token.add_argument("--scope", required=True, help='space-separated, e.g. "child.identity.read"')
-    token.add_argument("--amr", action="append",
-                       help="authentication methods, e.g. mfa (without one, the token is refused)")
+    factors = token.add_mutually_exclusive_group()
+    factors.add_argument("--amr", action="append",
+                         help='authentication methods (default: "pwd mfa", a multi-factor '
+                              "sign-in); without a multi-factor one the gateway refuses it")
+    factors.add_argument("--no-mfa", action="store_true",
+                         help='a password-only sign-in (amr "pwd"): the gateway refuses it')
     token.add_argument("--org", default="demo-org")
     token.add_argument("--client", default="demo-client")
     token.add_argument("--ttl", type=int, default=600)

@@ -19,6 +19,7 @@ from gateway.logs import configure_logging
 from gateway.settings import build_settings, environment_overrides
 from gateway.web.app import create_app
 from gateway.web.deadlines import deadline_protocol
+from gateway.web.pages import DASHBOARD_DOCUMENTS
 from gateway.web.runtime import london_today
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) ->
         "audit": {"store": "sqlite", "sqlite_path": "contactpoint-demo-audit.db",
                   "pseudonym_secret": "contactpoint-demo-audit-pseudonyms-not-secret"},
         "alerts": {"path": "contactpoint-demo-alerts.jsonl"},
+        "http": {"cors_allow_loopback": True},  # a frontend on any local port may call it
+        "documents": {"manifest": str(DASHBOARD_DOCUMENTS)},  # the example dashboard's
+        # A frontend developer's tools (GraphiQL, codegen, the GraphQL-over-HTTP audit) send
+        # bursts with one token: the demo's request rate is roomy; budgets stay as in production.
+        "budgets": {"subject_requests_per_minute": 1_200, "burst": 200},
         "connectors": [{"name": name, "manifest": name, "base_url": url}
                        for name, url in urls.items()],
     })
@@ -78,7 +84,8 @@ async def _serve_jwks(host: str) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def _banner(port: int, host: str, cache: str, urls: dict[str, Any], size: int, seed: int) -> str:
+def _banner(port: int, host: str, cache: str, urls: dict[str, Any], size: int, seed: int,
+            example_nhs: str) -> str:
     systems = ", ".join(f"{name} {url}" for name, url in urls.items())
     return "\n".join([
         "ContactPoint Gateway demo (development mode; every person is invented)",
@@ -86,20 +93,22 @@ def _banner(port: int, host: str, cache: str, urls: dict[str, Any], size: int, s
         f"  cache      {cache}",
         f"  systems    {systems}",
         f"  population {size} children, seed {seed}; examples: contactpoint demo --fixtures",
-        f'  token      contactpoint dev-token --sub me --amr mfa --scope "{DEMO_SCOPES}"',
-        "  try it     scripts/demo-query",
+        f'  token      contactpoint dev-token --sub me --scope "{DEMO_SCOPES}"',
+        # The fragment stays in the browser: it only fills in the search form.
+        f"  dashboard  http://{host}:{port}/dashboard#nhs={example_nhs}",
+        "  try it     scripts/demo-query" + ("" if port == 8000 else f" --port {port}"),
         "Ctrl-C stops it.",
     ])
 
 
 async def run(*, host: str, port: int, seed: int, size: int, latency_ms: float) -> int:
     """Run the demo until interrupted; returns the exit status."""
-    configure_logging("WARNING")
     population = Population.generate(seed=seed, size=size, today=london_today())
     redis_url, cache = await _reachable_redis()
     async with (run_simulators(population, host=host, latency_ms=latency_ms) as sims,
                 _serve_jwks(host) as jwks_url):
         settings = demo_settings(sims.urls(), jwks_url, redis_url)
+        configure_logging("WARNING", settings.telemetry.log_format)
         limits = settings.limits
         server = uvicorn.Server(uvicorn.Config(
             create_app(settings), host=host, port=port, log_level="warning", access_log=False,
@@ -109,6 +118,7 @@ async def run(*, host: str, port: int, seed: int, size: int, latency_ms: float) 
         while not server.started and not serving.done():  # noqa: ASYNC110 -- uvicorn has no event
             await asyncio.sleep(0.02)
         if server.started:
-            print(_banner(port, host, cache, sims.urls(), size, seed), flush=True)  # noqa: T201
+            print(_banner(port, host, cache, sims.urls(), size, seed,  # noqa: T201
+                          population.fixtures()["ordinary"]), flush=True)
         await serving
         return 0 if server.started else 1

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -27,13 +25,18 @@ from gateway.core.errors import (
 )
 from gateway.logs import exception_summary
 from gateway.lookup.pipeline import Lookup
+from gateway.telemetry.requests import request_started
+from gateway.web.documents import document_request
+from gateway.web.pages import graphiql_page
 from gateway.web.responses import GRAPHQL_RESPONSE, JSON, error_response, result_response
 from resolvers.context import RequestContext
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.responses import Response
 
     from gateway.core.caller import Caller
+    from gateway.web.documents import Documents
     from gateway.web.runtime import Runtime
 
 __all__ = ["graphql_endpoint"]
@@ -107,16 +110,18 @@ def _parse_json(body: bytes) -> object:
         raise BadUserInputError("The request body nests too deeply.") from None
 
 
-def _payload(body: bytes, max_depth: int) -> tuple[str, dict[str, Any] | None, str | None]:
-    """The GraphQL-over-HTTP request's parts, each checked before anything uses them."""
+def _payload(body: bytes, max_depth: int,
+             documents: Documents) -> tuple[str, dict[str, Any] | None, str | None]:
+    """The GraphQL-over-HTTP request's parts, each checked before anything uses them.
+
+    The document is named by `query`, `documentId` or a persisted-query hash;
+    `documents` says which of them may run, and returns its text.
+    """
     payload = _parse_json(body)
     if not isinstance(payload, dict):
         raise BadUserInputError("Send one JSON object; batches are not accepted.")
-    query, variables, operation, extensions = (
-        payload.get("query"), payload.get("variables"), payload.get("operationName"),
-        payload.get("extensions"))
-    if not isinstance(query, str) or not query.strip():
-        raise BadUserInputError("`query` must be a non-empty string.")
+    variables, operation, extensions = (
+        payload.get("variables"), payload.get("operationName"), payload.get("extensions"))
     if operation is not None and not isinstance(operation, str):
         raise BadUserInputError("`operationName` must be a string.")
     for name, value in (("variables", variables), ("extensions", extensions)):
@@ -124,7 +129,7 @@ def _payload(body: bytes, max_depth: int) -> tuple[str, dict[str, Any] | None, s
             raise BadUserInputError(f"`{name}` must be a JSON object.")
         if _nests_deeper(value, max_depth):
             raise BadUserInputError(f"`{name}` nests deeper than {max_depth} levels.")
-    return query, variables, operation
+    return documents.resolve(document_request(payload)), variables, operation
 
 
 async def _execute(runtime: Runtime, query: str, variables: dict[str, Any] | None,
@@ -173,7 +178,7 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     development, limits = runtime.settings.development, runtime.settings.limits
     if request.method == "GET":
         if development and "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(get_graphql_ide_html())
+            return graphiql_page()  # offline: its assets are served by this gateway
         return error_response(405, "BAD_USER_INPUT", "Use POST.", request_id,
                               headers={"Allow": "POST"})
     media_type = _negotiate(request.headers.get("accept"))
@@ -192,8 +197,10 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
             request.headers.get("authorization"),
             DpopRequest(tuple(request.headers.getlist("dpop")), request.method, str(request.url)))
     except UnauthenticatedError as exc:
-        refusals.note(Refusal("authentication", "refused", getattr(exc, "reason", "refused"),
-                              request_id), peer)
+        reason = getattr(exc, "reason", "refused")  # names the rule, never the token
+        if development:  # the client hears only "unauthenticated"; tell the developer why
+            log.warning("401 for request %s: token refused: %s", request_id, reason)
+        refusals.note(Refusal("authentication", "refused", reason, request_id), peer)
         return _refusal(exc, request_id, media_type,
                         {"WWW-Authenticate": runtime.validator.challenge(exc)})
     except JwksUnavailableError as exc:
@@ -201,7 +208,7 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
     request.state.caller = runtime.pseudonym(caller.subject)
     try:
-        query, variables, operation = _payload(body, limits.max_json_depth)
+        query, variables, operation = _payload(body, limits.max_json_depth, runtime.documents)
         await runtime.rate_limiter.check(subject=caller.subject, client_id=caller.client_id)
     except BadUserInputError as exc:
         refusals.note(_refused(caller, "bad_request", exc.code, request_id), peer)
@@ -231,9 +238,10 @@ async def graphql_endpoint(request: Request) -> Response:
     request_id = uuid.uuid4().hex
     started = time.perf_counter()
     status = 500
+    observed = request_started(request.headers, request_id)  # span, metrics, log request id
     try:
         response = await _handle(request, runtime, request_id)
-        status = response.status_code
+        status = observed.responded(response)
     except Exception as exc:  # noqa: BLE001 -- the last line of defence; logged without message
         log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
             "request %s failed: %s", request_id, exception_summary(exc))
@@ -241,4 +249,5 @@ async def graphql_endpoint(request: Request) -> Response:
     finally:
         log.info("request %s status=%d ms=%.1f caller=%s", request_id, status,
                  (time.perf_counter() - started) * 1000, getattr(request.state, "caller", "-"))
+        observed.finished()
     return response

@@ -30,6 +30,7 @@ from gateway.limits.ratelimit import RateLimiter
 from gateway.lookup.pipeline import LookupServices
 from gateway.lookup.sources import Sources
 from gateway.settings import check_production
+from gateway.web.documents import load_documents
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from connectors.manifest import Manifest
     from gateway.cache import CacheStore
     from gateway.settings import CacheSettings, Settings
+    from gateway.web.documents import Documents
 
 __all__ = ["Runtime", "london_today", "merge_rules", "open_runtime", "purpose_table"]
 
@@ -76,6 +78,8 @@ class Runtime:
     budgets: Budgets
     rate_limiter: RateLimiter
     refusals: Refusals
+    documents: Documents
+    """Which documents run: the trusted manifest (parsed and validated at start), APQ."""
 
 
 def _redis(settings: CacheSettings) -> aioredis.Redis | None:
@@ -112,6 +116,8 @@ def _services(settings: Settings, connectors: dict[str, Connector], rules: Merge
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Open connectors, Redis, audit log, alert sink and JWKS cache; close them all on exit."""
     check_production(settings)  # however the app is started, production is safe or it stops
+    schema = build_schema(settings.limits, development=settings.development)
+    documents = load_documents(settings, schema)  # a bad manifest stops start-up, like a bad file
     async with AsyncExitStack() as stack:
         manifests = tuple(resolve_manifests(settings))
         connectors = {m.name: build_connector(m) for m in manifests}
@@ -140,7 +146,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(refusals.close)  # before the audit log closes
         yield Runtime(
             settings=settings,
-            schema=build_schema(settings.limits, development=settings.development),
+            schema=schema,
             validator=TokenValidator(
                 settings.auth, jwks, allow_development_key=settings.development,
                 replay=ProofReplayCache(client, cache.key_prefix,
@@ -151,4 +157,4 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             pseudonym=pseudonym, accountability=accountability, budgets=budgets,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                      retry_seconds=cache.redis_retry_seconds),
-            refusals=refusals)
+            refusals=refusals, documents=documents)

@@ -8,6 +8,7 @@ JWKS server publishes.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 import uuid
@@ -23,7 +24,8 @@ from tests.auth.helpers import AUDIENCE, ISSUER, make_token
 
 ALL_SCOPES = ("child.identity.read child.contact.read child.education.read child.health.read "
               "child.services.read child.sensitive.read child.shielded.read")
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# scripts/test passes $REDIS_URL on; the default keeps test keys out of database 0.
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
 SYSTEMS = ("gp", "school", "council", "youth_justice")
 CHILD_FIELDS = """id nhsNumber name { given family } dateOfBirth gender shielded
   address { lines postcode }
@@ -46,6 +48,8 @@ def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict
         "ids": {"secret": "test-id-secret-" + "i" * 32},
         "audit": {"store": "sqlite", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
         "alerts": {"path": "alerts.jsonl"},
+        # Partner agencies' own documents: tests send arbitrary ones, so not trusted-only.
+        "documents": {"trusted_only": False},
         "connectors": [{"name": n, "manifest": n, "base_url": urls[n], "timeout_seconds": 1.0}
                        for n in SYSTEMS],
     }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import socket
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from gateway.alerts import Alert
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# scripts/test passes $REDIS_URL on; the default keeps test keys out of database 0.
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
 SECRET = "limits-test-secret-0123456789abcdef0123"
 
 # 10:15 UTC on a weekday: well inside an hour and a day.
@@ -67,11 +70,21 @@ class RedisForwarder:
         self.port = port
         self._server: asyncio.Server | None = None
 
+    @property
+    def url(self) -> str:
+        """The test Redis's URL (database, credentials) with this forwarder's address."""
+        test_redis = urlsplit(REDIS_URL)
+        credentials = test_redis.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        return urlunsplit(test_redis._replace(netloc=netloc))
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        redis = urlsplit(REDIS_URL)
+        up_reader, up_writer = await asyncio.open_connection(redis.hostname or "127.0.0.1",
+                                                             redis.port or 6379)
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
     async def close(self) -> None:

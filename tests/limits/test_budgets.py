@@ -259,7 +259,7 @@ async def test_after_the_back_off_redis_is_tried_again_and_warns_again(make, dea
 
 async def test_what_was_counted_during_an_outage_is_written_back(make, redis_client, clock):
     forwarder = RedisForwarder(free_port())     # nothing listens there yet: Redis is "down"
-    flaky = type(redis_client).from_url(f"redis://127.0.0.1:{forwarder.port}/0",
+    flaky = type(redis_client).from_url(forwarder.url,
                                         socket_connect_timeout=0.5, socket_timeout=1.0)
     try:
         budgets = make(settings(hour=3), redis=flaky, retry_seconds=5)
@@ -281,7 +281,7 @@ async def test_what_was_counted_during_an_outage_is_written_back(make, redis_cli
 async def test_a_warning_given_during_an_outage_is_not_given_again(make, redis_client, clock,
                                                                    sink):
     forwarder = RedisForwarder(free_port())
-    flaky = type(redis_client).from_url(f"redis://127.0.0.1:{forwarder.port}/0",
+    flaky = type(redis_client).from_url(forwarder.url,
                                         socket_connect_timeout=0.5, socket_timeout=1.0)
     try:
         budgets = make(settings(hour=5), redis=flaky, retry_seconds=5)

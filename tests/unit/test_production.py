@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +31,7 @@ def tree(**changes):
         "ids": {"secret": SECRET},
         "audit": {"pseudonym_secret": SECRET, "store": "sqlite",
                   "checkpoint_file": "checkpoints.jsonl"},
+        "documents": {"trusted_only": False},
         "connectors": [{"name": "gp", "manifest": "gp", "base_url": "http://127.0.0.1:1"}],
     }
     for key, value in changes.items():
@@ -44,6 +46,10 @@ UNSAFE = [
     pytest.param({"cache": {"redis_url": None}}, "needs Redis for budgets", id="no-shared-store"),
     pytest.param({"audit": {"checkpoint_file": None}}, "needs [audit] checkpoint_file",
                  id="no-published-checkpoints"),
+    pytest.param({"documents": {"trusted_only": None}}, "trusted documents only",
+                 id="trusted-documents-without-a-manifest"),
+    pytest.param({"http": {"cors_allow_loopback": True}}, "cors_allow_loopback",
+                 id="cors-any-local-page"),
 ]
 
 
@@ -91,6 +97,8 @@ secret = "{SECRET}"
 [audit]
 pseudonym_secret = "{SECRET}"
 checkpoint_file = "checkpoints.jsonl"
+[documents]
+trusted_only = false
 [[connectors]]
 name = "gp"
 manifest = "gp"
@@ -103,7 +111,10 @@ base_url = "http://127.0.0.1:2"
 
 
 def run(*args):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+    # These files say exactly what they mean: no REDIS_URL from the shell (scripts/test's Redis).
+    env = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False,
+                          env=env)
 
 
 def test_config_check_says_ok_without_starting(tmp_path):

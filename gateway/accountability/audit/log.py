@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 from gateway.accountability.audit.store import StoreError
 from gateway.core.errors import AuditUnavailableError
 from gateway.logs import exception_summary
+from gateway.telemetry.audit import audit_commit
+from gateway.telemetry.metrics import AUDIT_QUEUE_DEPTH
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -131,6 +133,7 @@ class GroupCommitLog:
         waiting = _Waiting(tuple(events), asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self._queued += len(waiting.events)
+        AUDIT_QUEUE_DEPTH.set(self._queued)
         if self._queued >= self._max_batch:
             self._full.set()
         self._work.set()
@@ -156,6 +159,7 @@ class GroupCommitLog:
         with contextlib.suppress(ValueError):
             self._queue.remove(waiting)
             self._queued -= len(waiting.events)
+            AUDIT_QUEUE_DEPTH.set(self._queued)
 
     async def _write(self) -> None:
         while True:
@@ -180,6 +184,7 @@ class GroupCommitLog:
             batch.append(waiting)
             size += len(waiting.events)
         self._queued -= size
+        AUDIT_QUEUE_DEPTH.set(self._queued)
         if self._queued < self._max_batch:
             self._full.clear()
         return batch
@@ -189,7 +194,7 @@ class GroupCommitLog:
         failure: BaseException | None = None
         checkpoints: list[Checkpoint] = []
         try:
-            async with asyncio.timeout(self._timeout):
+            async with audit_commit(len(events)), asyncio.timeout(self._timeout):
                 checkpoints = await self._store.append(events)
             self._uncovered = True
         except (StoreError, TimeoutError) as exc:

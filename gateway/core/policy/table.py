@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ class FieldRule:
     reveals_location: bool = False
     sensitive: bool = False
     source_fields: tuple[str, ...] = ()
+    description: str = ""
+    """What the field holds (the `[descriptions]` table): documentation, never a rule."""
 
     @property
     def scope(self) -> Scope | None:
@@ -70,6 +72,12 @@ def load_table(text: str) -> tuple[dict[str, FieldRule], dict[str, frozenset[Sco
     """Parse the policy file: (rules by `Type.field`, scopes by purpose); raises ValueError."""
     data = tomllib.loads(text)
     rules = {key: _rule(key, row) for key, row in data["fields"].items()}
+    descriptions: dict[str, str] = data.get("descriptions", {})
+    stale = set(descriptions) - set(rules)
+    if stale:
+        raise ValueError(f"descriptions of fields without a policy row: {sorted(stale)}")
+    rules = {key: replace(rule, description=descriptions.get(key, ""))
+             for key, rule in rules.items()}
     purposes = {name: frozenset(Scope(s) for s in scopes)
                 for name, scopes in data["purposes"].items()}
     return rules, purposes

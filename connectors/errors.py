@@ -8,10 +8,12 @@ Messages name the connector and the failure kind, never a child's data.
 from __future__ import annotations
 
 __all__ = [
+    "ConnectorCircuitOpenError",
     "ConnectorConnectionError",
     "ConnectorError",
     "ConnectorProtocolError",
     "ConnectorResponseError",
+    "ConnectorSaturatedError",
     "ConnectorTimeoutError",
 ]
 
@@ -45,3 +47,11 @@ class ConnectorResponseError(ConnectorError):
 
 class ConnectorProtocolError(ConnectorError):
     """The system answered, but the body is not the agreed format."""
+
+
+class ConnectorSaturatedError(ConnectorTimeoutError):
+    """Every slot for calls to the system was taken until the call's deadline passed."""
+
+
+class ConnectorCircuitOpenError(ConnectorError):
+    """The system's circuit breaker is open: the call failed fast, the system was not asked."""

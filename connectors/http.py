@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+from http import HTTPStatus
 from typing import TYPE_CHECKING, ClassVar
 
 import aiohttp
@@ -27,11 +28,13 @@ from connectors.errors import (
     ConnectorTimeoutError,
 )
 from connectors.shape import ShapeError
+from connectors.upstream_auth import build_upstream_auth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from connectors.manifest import Manifest
+    from connectors.upstream_auth import RequestAuth, UpstreamAuth
     from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
@@ -45,17 +48,21 @@ class HttpClient:
 
     Cancellation-safe: each response is used inside ``async with``, so a
     cancelled request releases (and, if unread, closes) its connection.
+    With `auth` (`connectors.upstream_auth`), every request carries its headers, a
+    401 gets one retry with fresh ones, and the session uses its TLS context.
     """
 
     def __init__(self, connector: str, base_url: str, *, timeout_seconds: float,
                  max_connections: int, accept: str = "application/json",
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, auth: UpstreamAuth | None = None) -> None:
         self._connector = connector
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_connections = max_connections
         self._headers = {"Accept": accept, "User-Agent": USER_AGENT}
         self._max_body = max_body_bytes
+        self._auth: RequestAuth | None = None if auth is None else auth.request_auth
+        self._ssl = None if auth is None else auth.ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -78,6 +85,8 @@ class HttpClient:
     async def close(self) -> None:
         """Close the pooled session; later requests raise `ConnectorConnectionError`."""
         self._closed = True
+        if self._auth is not None:
+            await self._auth.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -87,7 +96,8 @@ class HttpClient:
             raise ConnectorConnectionError(self._connector, "connector is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=aiohttp.TCPConnector(limit=self._max_connections,
+                                               ssl=True if self._ssl is None else self._ssl),
                 timeout=self._timeout,
                 headers=self._headers,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -96,8 +106,20 @@ class HttpClient:
 
     async def _exchange(self, path: str,
                         params: Mapping[str, str] | None) -> tuple[int, str, bytes]:
+        if self._auth is None:
+            return await self._send(path, params, None)
+        sent = await self._auth.headers()
+        answer = await self._send(path, params, sent)
+        # Refused: the credentials may have been revoked or expired early; one retry
+        # with fresh ones (a renewed token), never a loop.
+        if answer[0] == HTTPStatus.UNAUTHORIZED and self._auth.refused(sent):
+            answer = await self._send(path, params, await self._auth.headers())
+        return answer
+
+    async def _send(self, path: str, params: Mapping[str, str] | None,
+                    headers: Mapping[str, str] | None) -> tuple[int, str, bytes]:
         session = self._client()
-        async with session.get(self._base + path, params=params,
+        async with session.get(self._base + path, params=params, headers=headers,
                                allow_redirects=False) as response:
             if (response.content_length or 0) > self._max_body:
                 raise ConnectorProtocolError(self._connector, "answer too large")
@@ -131,9 +153,12 @@ class HttpConnector(abc.ABC):
         self.manifest = manifest
         self._name = manifest.name
         self._cache_ttl = manifest.cache_ttl_seconds or 0.0
+        auth = build_upstream_auth(manifest.name, manifest.auth,
+                                   timeout_seconds=manifest.timeout_seconds)
         self._http = HttpClient(manifest.name, manifest.base_url,
                                 timeout_seconds=manifest.timeout_seconds,
-                                max_connections=manifest.max_connections, accept=self.ACCEPT)
+                                max_connections=manifest.max_connections, accept=self.ACCEPT,
+                                auth=auth)
 
     def search_parameters(self, criteria: DemographicSearch, names: tuple[str, str, str | None,
                           str | None], date_format: str = "%Y-%m-%d") -> dict[str, str]:

@@ -11,11 +11,19 @@ in `manifests/`; a council's own is any ``.toml`` file. Every mistake is a
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.fhir import NHS_NUMBER_SYSTEM
 from connectors.mapping import FACT_NAMES, MappingSpecError, RecordMapper, compile_mapping
@@ -23,10 +31,17 @@ from connectors.mapping import FACT_NAMES, MappingSpecError, RecordMapper, compi
 __all__ = [
     "BUILTIN_DIR",
     "FHIR_FACTS",
+    "AuthSpec",
+    "ClientCertificate",
     "FhirSpec",
+    "HeaderAuth",
     "Manifest",
     "ManifestError",
+    "MtlsAuth",
+    "NoAuth",
+    "OAuth2ClientCredentials",
     "PythonSpec",
+    "ResilienceSpec",
     "RestSpec",
     "load_manifest",
     "manifest_from_dict",
@@ -50,10 +65,95 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AuthSpec(_Strict):
-    """How the gateway authenticates to the system (none yet; OAuth2 and mTLS to follow)."""
+class NoAuth(_Strict):
+    """No authentication: the system trusts the network the gateway calls from."""
 
     type: Literal["none"] = "none"
+
+
+_SECRET_KEYS = {"client_secret": "client_secret_file", "secret": "client_secret_file",
+                "value": "value_file", "key": "key_file", "private_key": "key_file",
+                "password": "a file", "token": "a file", "access_token": "a file"}
+"""Keys someone may write a secret under, and the key that names its file instead."""
+
+_LOOPBACK_HTTP = r"^(https://|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?/)"
+
+
+class _AuthPart(_Strict):
+    """Refuses a secret written into the manifest, with the key to use instead.
+
+    A manifest holds paths only; the files are read when the connector is built
+    (`connectors.upstream_auth`), so a manifest can be shared, printed and diffed.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in sorted(set(data) & set(_SECRET_KEYS)):
+                raise ValueError(f"{key}: a manifest holds no secrets; give {_SECRET_KEYS[key]}"
+                                 " (a path) instead")
+        return data
+
+
+class ClientCertificate(_AuthPart):
+    """A TLS client certificate (mutual TLS): PEM files, and the CA of the system's certificate.
+
+    `ca_file` absent: the system's certificate is checked against the default trust store.
+    """
+
+    cert_file: Path
+    key_file: Path
+    """Unencrypted PEM: the gateway does not prompt for a passphrase."""
+    ca_file: Path | None = None
+
+
+class MtlsAuth(ClientCertificate):
+    """Mutual TLS alone: the client certificate is the credential."""
+
+    type: Literal["mtls"]
+
+
+class OAuth2ClientCredentials(_AuthPart):
+    """OAuth 2.0 client credentials grant (RFC 6749 4.4): a bearer token on every request.
+
+    The token is fetched once and reused until `renew_before_seconds` before it expires
+    (or until the system answers 401, which forces one renewal and one retry).
+    """
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    """https, or http to loopback only (a test token endpoint): the secret crosses it."""
+    client_id: str = Field(min_length=1, max_length=256)
+    client_secret_file: Path
+    client_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    scope: str | None = Field(default=None, min_length=1, max_length=1024)
+    audience: str | None = Field(default=None, min_length=1, max_length=1024)
+    renew_before_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    client_certificate: ClientCertificate | None = None
+    """Mutual TLS to the system as well (not to the token endpoint)."""
+
+    @field_validator("token_url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        if not re.match(_LOOPBACK_HTTP, url):
+            raise ValueError("must be an https:// URL (http:// only to 127.0.0.1 or localhost)")
+        return url
+
+
+class HeaderAuth(_AuthPart):
+    """A static header (an API key) on every request, its value read from a file."""
+
+    type: Literal["header"]
+    name: str = Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+    value_file: Path
+    client_certificate: ClientCertificate | None = None
+    """Mutual TLS to the system as well."""
+
+
+AuthSpec = Annotated[NoAuth | MtlsAuth | OAuth2ClientCredentials | HeaderAuth,
+                     Field(discriminator="type")]
+"""How the gateway authenticates to the system (`[auth]`, chosen by its `type`)."""
 
 
 class RestLookup(_Strict):
@@ -114,6 +214,32 @@ class PythonSpec(_Strict):
 
 
 
+class ResilienceSpec(_Strict):
+    """How calls to the system survive its failures (`connectors.resilience`).
+
+    Retries (of transient failures only: unreachable, timeout, 5xx) are at most `attempts`
+    in all, with full-jitter back-off, and only while a retry budget allows: retries may be
+    `retry_budget_ratio` of the last 10 s of calls plus `min_retries_per_second`.
+    `breaker_failures` consecutive failed calls open the circuit for `breaker_open_seconds`;
+    at most `max_concurrent` calls are in flight to the system at once.
+    """
+
+    attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    backoff_base_ms: Annotated[float, Field(ge=0, le=10_000)] = 50.0
+    backoff_cap_ms: Annotated[float, Field(ge=0, le=10_000)] = 500.0
+    retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    min_retries_per_second: Annotated[float, Field(ge=0, le=1_000)] = 1.0
+    breaker_failures: Annotated[int, Field(ge=1, le=1_000)] = 5
+    breaker_open_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+    max_concurrent: Annotated[int, Field(ge=1, le=10_000)] = 50
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> ResilienceSpec:
+        if self.backoff_cap_ms < self.backoff_base_ms:
+            raise ValueError("backoff_cap_ms must be at least backoff_base_ms")
+        return self
+
+
 class Manifest(_Strict):
     """One system, as its manifest describes it."""
 
@@ -134,7 +260,8 @@ class Manifest(_Strict):
     membership_sensitive: bool = False
     """That this system knows a child is itself sensitive (youth justice, sexual health):
     it is named as a source only to callers who are released the child's services."""
-    auth: AuthSpec = AuthSpec()
+    auth: AuthSpec = NoAuth()
+    resilience: ResilienceSpec = ResilienceSpec()
     rest: RestSpec | None = None
     fhir: FhirSpec | None = None
     python: PythonSpec | None = None

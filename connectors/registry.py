@@ -8,12 +8,16 @@ gateway's lifespan owns the connectors and calls `close_all` on exit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import tomllib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from connectors.fhir_r4 import FhirR4Connector
-from connectors.manifest import ManifestError, load_manifest
+from connectors.manifest import ManifestError, load_manifest, manifest_from_dict
 from connectors.plugins import load_plugin
+from connectors.resilience import resilient
 from connectors.rest_json import RestJsonConnector
 
 if TYPE_CHECKING:
@@ -23,7 +27,8 @@ if TYPE_CHECKING:
     from connectors.manifest import Manifest
     from gateway.settings import ConnectorSettings, Settings
 
-__all__ = ["build_connector", "build_connectors", "close_all", "resolve_manifests"]
+__all__ = ["build_connector", "build_connectors", "build_raw_connector", "close_all",
+           "manifest_from_text", "manifest_version", "resolve_manifests"]
 
 
 def _resolved(configured: ConnectorSettings, default_ttl: float) -> Manifest:
@@ -49,8 +54,45 @@ def resolve_manifests(settings: Settings) -> list[Manifest]:
     return [_resolved(c, settings.cache.default_ttl_seconds) for c in settings.connectors]
 
 
+def manifest_from_text(text: str, origin: str, default_ttl: float) -> Manifest:
+    """A registered manifest (TOML text, deployment settings such as `base_url` in it).
+
+    The same rules as a configured system: a `cache_ttl_seconds` left out is
+    `default_ttl`, and a `base_url` is required. Raises `ManifestError`, one line.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"manifest {origin}: not valid TOML ({exc})") from None
+    manifest = manifest_from_dict(data, origin)
+    if manifest.cache_ttl_seconds is None:
+        manifest = manifest.model_copy(update={"cache_ttl_seconds": default_ttl})
+    if manifest.base_url is None:
+        raise ManifestError(f"manifest {origin}: base_url: required for a registered system")
+    return manifest
+
+
+def manifest_version(manifest: Manifest) -> str:
+    """``sha256:<hex>`` of the resolved manifest's canonical JSON: what is in service.
+
+    Equal for equal manifests however their TOML was written (order, comments).
+    """
+    canonical = json.dumps(manifest.model_dump(mode="json"), sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def build_connector(manifest: Manifest) -> Connector:
-    """The connector a (resolved) manifest describes; opens nothing yet."""
+    """The connector a (resolved) manifest describes, inside the resilience wrappers of its
+    `[resilience]` table and `timeout_seconds` (`connectors.resilience`); opens nothing yet."""
+    return resilient(build_raw_connector(manifest), manifest.resilience,
+                     manifest.timeout_seconds)
+
+
+def build_raw_connector(manifest: Manifest) -> Connector:
+    """The bare connector a (resolved) manifest describes: no retry, breaker or cap.
+
+    For the conformance kit, which must see the system's failures as they are."""
     if manifest.kind == "rest_json":
         return RestJsonConnector(manifest)
     if manifest.kind == "fhir_r4":

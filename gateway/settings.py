@@ -32,6 +32,7 @@ __all__ = [
     "IdSettings",
     "LimitSettings",
     "MergeSettings",
+    "RegistrySettings",
     "Settings",
     "check_production",
     "load_settings",
@@ -154,6 +155,23 @@ class ConnectorSettings(_Frozen):
     max_connections: Annotated[int | None, Field(ge=1, le=1_000)] = None
     notice_secret: SecretStr | None = Field(default=None, min_length=32)
     """Shared secret for the system's signed "changed" notices (None: notices refused)."""
+
+
+class RegistrySettings(_Frozen):
+    """Systems registered while the gateway serves (`PUT /admin/connectors/{name}`)."""
+
+    dir: str | None = None
+    """Where registrations are kept, one `<name>.toml` each: read at start-up after
+    `[[connectors]]`, and watched by every worker. None: the admin endpoint is off."""
+    secrets_dir: str | None = None
+    """The only place a registered manifest's `[auth]` may name files: under
+    `<secrets_dir>/<authority with ':' as '.'>/` (e.g. `council.leeds/`), so a council
+    cannot have the gateway read another's secret. None: registered manifests name none."""
+    poll_seconds: Annotated[float, Field(ge=0.2, le=60)] = 2.0
+    """How often each worker looks at `dir` for registrations another worker made."""
+    drain_seconds: Annotated[float, Field(ge=1, le=600)] = 60.0
+    """The longest a replaced or removed connector stays open for requests that began
+    before the change (it closes as soon as they have all finished)."""
 
 
 class CaseReferenceSettings(_Frozen):
@@ -355,6 +373,7 @@ class Settings(_Frozen):
     http: HttpSettings = HttpSettings()
     documents: DocumentSettings = DocumentSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    registry: RegistrySettings = RegistrySettings()
     purposes: dict[str, tuple[str, ...]] | None = None
     """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
     of a given table permit nothing."""

@@ -21,7 +21,7 @@ from connectors.conformance.explicit import (
 )
 from connectors.conformance.results import CHECK_NAMES, CheckResult, failed, not_run, passed
 from connectors.manifest import ManifestError, load_manifest, manifest_path
-from connectors.registry import build_connector
+from connectors.registry import build_raw_connector
 from connectors.rest_json import RestJsonConnector
 from gateway.core.facts import DemographicSearch
 from gateway.core.nhs import is_valid_nhs_number
@@ -82,7 +82,8 @@ def _load(reference: str, base_url: str | None) -> tuple[Manifest, Connector, Ch
     # Cache off: every check must reach the system itself.
     manifest = manifest.model_copy(update={"base_url": url, "cache_ttl_seconds": 0})
     try:
-        connector = build_connector(manifest)
+        # Bare: the kit must see each failure itself, not a retry or an open circuit.
+        connector = build_raw_connector(manifest)
     except ManifestError as exc:
         return failed("manifest", str(exc))
     except Exception as exc:  # noqa: BLE001 -- a plugin's constructor may raise anything

@@ -27,11 +27,12 @@ from connectors.simulators.youth_justice import create_youth_justice_app
 
 if TYPE_CHECKING:
     import collections
+    import ssl
     from collections.abc import AsyncIterator
 
     from connectors.simulators.population import Population
 
-__all__ = ["RunningSimulator", "RunningSimulators", "run_simulators"]
+__all__ = ["RunningSimulator", "RunningSimulators", "run_simulators", "serve_simulator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +96,37 @@ async def run_simulators(
         for (name, app), port in zip(apps, ports, strict=True):
             runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                    shutdown_timeout=shutdown_timeout)
-            await runner.setup()
             runners.append(runner)
-            await web.TCPSite(runner, host, port).start()
-            bound_port = runner.addresses[0][1]
-            url = str(URL.build(scheme="http", host=host, port=bound_port))
+            url = await _start(runner, host, port, None)
             running.append(RunningSimulator(name, url, app))
         yield RunningSimulators(population, *running)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serve_simulator(
+    name: str, app: web.Application, *, host: str = "127.0.0.1", port: int = 0,
+    ssl_context: ssl.SSLContext | None = None, shutdown_timeout: float = 1.0,
+) -> AsyncIterator[RunningSimulator]:
+    """Serve one app (a protected system, the token endpoint) until exit.
+
+    With `ssl_context` it is served over TLS and its URL is ``https://``.
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=shutdown_timeout)
+    try:
+        yield RunningSimulator(name, await _start(runner, host, port, ssl_context), app)
+    finally:
+        await runner.cleanup()
+
+
+async def _start(runner: web.AppRunner, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None) -> str:
+    """Start `runner` on `host`:`port` (0: any free port); its base URL."""
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    bound_port = runner.addresses[0][1]
+    scheme = "http" if ssl_context is None else "https"
+    return str(URL.build(scheme=scheme, host=host, port=bound_port))

@@ -54,6 +54,7 @@ def caller_from_claims(claims: Mapping[str, Any], settings: AuthSettings, now: f
         token_id=_string(claims, "jti"),
         roles=_roles(claims),
         subject_nhs_number=_optional_string(claims, "subject_nhs_number"),
+        authority=_optional_string(claims, "authority"),
     )
 
 

@@ -26,3 +26,6 @@ class Caller:
     """The token's `roles` claim: chooses the harvesting budget."""
     subject_nhs_number: str | None = field(default=None, repr=False)
     """The `subject_nhs_number` claim of a child's or parent's own token (`subject.self`)."""
+    authority: str | None = None
+    """The `authority` claim (e.g. ``"council:leeds"``): the only systems whose manifests
+    the caller may register, replace or remove (with the `connectors.manage` scope)."""

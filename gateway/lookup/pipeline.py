@@ -5,7 +5,9 @@
 
 Resolvers call `Lookup.child` and `Lookup.find` and only shape the answer;
 they never re-derive a decision. One `Lookup` serves one request: it owns the
-request's DataLoader (each child fetched at most once) and its audit notes.
+request's DataLoader (each child fetched at most once), its audit notes and
+the systems in service when it began (`sources`: a connector registered,
+replaced or removed meanwhile changes the next request, never this one).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from gateway.core.policy import ChildState, Decision, Scope
     from gateway.crypto.ids import ChildIdCodec
     from gateway.lookup.search import ExactSearch, SearchTerms
-    from gateway.lookup.sources import ChildSources, Sources
+    from gateway.lookup.sources import ChildSources, SourceProvider, Sources
 
 __all__ = ["MAX_MATCHES", "AccessHistory", "BudgetCharger", "ChildRelease", "Lookup",
            "LookupServices", "Match"]
@@ -67,7 +69,7 @@ class AccessHistory(Protocol):
 class LookupServices:
     """The long-lived collaborators of every lookup, owned by the app's lifespan."""
 
-    sources: Sources
+    sources: SourceProvider
     ids: ChildIdCodec
     today: Callable[[], dt.date]
     max_children_per_request: int
@@ -104,11 +106,13 @@ class Lookup:
     caller: Caller
     request_id: str
     notes: list[ChildAccess] = field(default_factory=list)
+    sources: Sources = field(init=False)
     _children: set[str] = field(default_factory=set)
     _loader: DataLoader[str, ChildSources] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._loader = DataLoader(load_fn=self.services.sources.load)
+        self.sources = self.services.sources.take()
+        self._loader = DataLoader(load_fn=self.sources.load)
 
     def case_reference(self, raw: str | None) -> str | None:
         """The caller's case reference if it is one (BAD_USER_INPUT, nothing noted, if not)."""
@@ -223,7 +227,7 @@ class Lookup:
         if search.nhs_number is not None:
             return [search.nhs_number]
         assert search.demographics is not None  # noqa: S101 -- parse_search ensures one of two
-        sources = self.services.sources
+        sources = self.sources
         outcome = await sources.search(search.demographics)
         if len(outcome.unavailable) == len(sources.connectors):
             raise UpstreamUnavailableError(_NO_SYSTEM)

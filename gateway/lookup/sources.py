@@ -1,6 +1,8 @@
 """Fetching one child's facts from every source: cache first, the rest live and in parallel.
 
-This is the gateway's only path to the source systems. It reads all of a
+This is the gateway's only path to the source systems. A request takes the
+systems in service once (`SourceProvider.take`: a `Sources` on one
+`ConnectorSet`) and asks those, however the systems change meanwhile. It reads all of a
 child's cache entries in one round trip, fetches the misses concurrently,
 merges each child's answers once (the pure `merge`, under the configured
 rules) and writes back only what the merged state allows: nothing about a
@@ -11,6 +13,7 @@ shielded purges its cached entries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -24,14 +27,15 @@ from gateway.telemetry.upstream import cache_span, count_cache, upstream_call
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from connectors.base import Connector
     from gateway.cache import CacheSealer, CacheStore
     from gateway.core.facts import DemographicSearch
     from gateway.core.merge import MergeRules
+    from gateway.lookup.registry import ConnectorSet, Registry
 
-__all__ = ["ChildSources", "SearchOutcome", "Sources"]
+__all__ = ["ChildSources", "SearchOutcome", "SourceProvider", "Sources"]
 
 log = logging.getLogger(__name__)
 
@@ -56,27 +60,83 @@ class SearchOutcome:
     unavailable: tuple[str, ...]
 
 
-def _encode(facts: SourceFacts | None) -> bytes:
+def _encode(facts: SourceFacts | None, version: str) -> bytes:
+    # The manifest version travels with the answer: a system replaced under the same
+    # name must not be served its predecessor's cached answers (`_decode`).
     body = None if facts is None else facts_to_json(facts)
-    return json.dumps({"v": 1, "facts": body}, separators=(",", ":")).encode()
+    return json.dumps({"v": 1, "m": version, "facts": body}, separators=(",", ":")).encode()
 
 
-def _decode(payload: bytes) -> SourceFacts | None:
-    body = json.loads(payload)["facts"]
+def _decode(payload: bytes, version: str) -> SourceFacts | None:
+    entry = json.loads(payload)
+    if entry["m"] != version:
+        raise ValueError("cached by another version of the system")
+    body = entry["facts"]
     return None if body is None else facts_from_json(body)
 
 
-class Sources:
-    """Loads `SourceBundle`s for NHS numbers through the cache and the connectors."""
+class SourceProvider:
+    """The long-lived half: the cache, and the registry of the systems in service."""
 
-    def __init__(self, connectors: Mapping[str, Connector], store: CacheStore,
-                 sealer: CacheSealer, rules: MergeRules, today: Callable[[], dt.date]) -> None:
-        """`rules` merge each child's answers; `today` decides the 18+ rule for write-back."""
-        self.connectors = dict(connectors)
-        self.rules = rules
+    def __init__(self, registry: Registry, store: CacheStore, sealer: CacheSealer,
+                 today: Callable[[], dt.date]) -> None:
+        """`today` decides the 18+ rule for write-back."""
+        self.registry = registry
         self._store = store
         self._sealer = sealer
         self._today = today
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]:
+        """The connectors in service now (a request uses the set it took, `take`)."""
+        return self.registry.current.connectors
+
+    def take(self) -> Sources:
+        """The systems in service now, for one request (see `Sources`)."""
+        return Sources(self.registry, self._store, self._sealer, self._today)
+
+    async def forget(self, nhs_numbers: Sequence[str]) -> None:
+        """Drop every cached answer about these children (one round trip), e.g. on a notice."""
+        await self._store.delete_many([self._sealer.key(name, nhs) for nhs in nhs_numbers
+                                       for name in self.connectors])
+
+
+class Sources:
+    """Loads `SourceBundle`s for NHS numbers through the cache and one set's connectors.
+
+    The set is the one in service when the request began. Each `load` and
+    `search` holds it while it runs, so its connectors are not closed under
+    the call; a set whose requests have all left their calls may be closed,
+    and a later call of a request that outlived it then uses the set in
+    service (a request that looks children up does so in one call).
+    """
+
+    def __init__(self, registry: Registry, store: CacheStore, sealer: CacheSealer,
+                 today: Callable[[], dt.date]) -> None:
+        self._registry = registry
+        self._set = registry.current
+        self._store = store
+        self._sealer = sealer
+        self._today = today
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]:
+        return self._set.connectors
+
+    @property
+    def rules(self) -> MergeRules:
+        return self._set.rules
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[ConnectorSet]:
+        lease = self._registry.hold(self._set)
+        if lease is None:  # this request outlived its set: the one in service now
+            lease = self._registry.take()
+            self._set = lease.connector_set
+        try:
+            yield lease.connector_set
+        finally:
+            lease.release()
 
     async def _live(self, connector: Connector, nhs_number: str) -> SourceOutcome:
         try:
@@ -90,41 +150,49 @@ class Sources:
             return SourceOutcome(connector.name, "unavailable")
         return SourceOutcome(connector.name, "ok", facts)
 
-    def _cached(self, name: str, key: str, sealed: bytes | None) -> SourceOutcome | None:
+    def _cached(self, version: str, name: str, key: str,
+                sealed: bytes | None) -> SourceOutcome | None:
         if sealed is None:
             return None
         payload = self._sealer.open(key, sealed)
         if payload is None:
             return None
         try:
-            return SourceOutcome(name, "ok", _decode(payload), from_cache=True)
+            return SourceOutcome(name, "ok", _decode(payload, version), from_cache=True)
         except (ValueError, KeyError, TypeError):
             return None
 
     async def load(self, nhs_numbers: Sequence[str]) -> list[ChildSources]:
         """One child's sources per NHS number, same order; never raises for a source's failure."""
-        pairs = [(nhs, c) for nhs in nhs_numbers for c in self.connectors.values()]
+        with self._held() as in_service:
+            return await self._load(in_service, nhs_numbers)
+
+    async def _load(self, in_service: ConnectorSet,
+                    nhs_numbers: Sequence[str]) -> list[ChildSources]:
+        connectors, versions = in_service.connectors, in_service.versions
+        pairs = [(nhs, c) for nhs in nhs_numbers for c in connectors.values()]
         keys = [self._sealer.key(c.name, nhs) for nhs, c in pairs]
         with cache_span(len(keys)):
             cached = await self._store.get_many(keys)
-        outcomes = [self._cached(c.name, k, s) for (_, c), k, s in zip(pairs, keys, cached,
-                                                                      strict=True)]
+        outcomes = [self._cached(versions[c.name], c.name, k, s)
+                    for (_, c), k, s in zip(pairs, keys, cached, strict=True)]
         count_cache((c.name for _, c in pairs), outcomes)
         misses = [i for i, outcome in enumerate(outcomes) if outcome is None]
         fetched = await asyncio.gather(*(self._live(pairs[i][1], pairs[i][0]) for i in misses))
         for index, outcome in zip(misses, fetched, strict=True):
             outcomes[index] = outcome
-        width = len(self.connectors)
+        width = len(connectors)
         children = []
         for n, nhs in enumerate(nhs_numbers):
             row = tuple(o for o in outcomes[n * width:(n + 1) * width] if o is not None)
             bundle = SourceBundle(nhs, row)
-            children.append(ChildSources(bundle, merge(bundle, self.rules)))
-        await self._write_back(children, keys)
+            children.append(ChildSources(bundle, merge(bundle, in_service.rules)))
+        await self._write_back(in_service, children, keys)
         return children
 
-    async def _write_back(self, children: Sequence[ChildSources], keys: Sequence[str]) -> None:
-        width = len(self.connectors)
+    async def _write_back(self, in_service: ConnectorSet, children: Sequence[ChildSources],
+                          keys: Sequence[str]) -> None:
+        width = len(in_service.connectors)
         writes: list[tuple[str, bytes, float]] = []
         purges: list[str] = []
         today = self._today()
@@ -136,23 +204,21 @@ class Sources:
             if not child.merged.cacheable(today):
                 continue
             for key, outcome in zip(row_keys, child.bundle.outcomes, strict=True):
-                ttl = self.connectors[outcome.connector].cache_ttl
+                ttl = in_service.connectors[outcome.connector].cache_ttl
                 if outcome.status == "ok" and not outcome.from_cache and ttl > 0:
-                    writes.append((key, self._sealer.seal(key, _encode(outcome.facts)), ttl))
+                    payload = _encode(outcome.facts, in_service.versions[outcome.connector])
+                    writes.append((key, self._sealer.seal(key, payload), ttl))
         await self._store.delete_many(purges)
         await self._store.set_many(writes)
 
-    async def forget(self, nhs_numbers: Sequence[str]) -> None:
-        """Drop every cached answer about these children (one round trip), e.g. on a notice."""
-        await self._store.delete_many([self._sealer.key(name, nhs) for nhs in nhs_numbers
-                                       for name in self.connectors])
-
     async def search(self, criteria: DemographicSearch) -> SearchOutcome:
         """Ask every system for exact demographic matches, in parallel."""
-        names = list(self.connectors)
-        results = await asyncio.gather(
-            *(upstream_call(name, "search", self.connectors[name].search(criteria))
-              for name in names), return_exceptions=True)
+        with self._held() as in_service:
+            connectors = in_service.connectors
+            names = list(connectors)
+            results = await asyncio.gather(
+                *(upstream_call(name, "search", connectors[name].search(criteria))
+                  for name in names), return_exceptions=True)
         found: dict[str, None] = {}
         unavailable = []
         for name, result in zip(names, results, strict=True):

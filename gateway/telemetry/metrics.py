@@ -45,11 +45,12 @@ UPSTREAM_SECONDS = Histogram(
     ["system", "operation"], buckets=_LATENCY)
 UPSTREAM_ERRORS = Counter(
     "contactpoint_upstream_errors", "Failed calls to source systems by kind of failure "
-    "(connection, timeout, response, protocol, connector, unexpected).",
+    "(connection, timeout, saturated, circuit_open, response, protocol, connector, "
+    "unexpected).",
     ["system", "operation", "error"])
 UPSTREAM_CIRCUIT_STATE = Gauge(
     "contactpoint_upstream_circuit_state", "Circuit breaker state per system: 0 closed, "
-    "1 half-open, 2 open. No breaker exists yet, so every system reports 0 (closed).",
+    "1 half-open, 2 open (the worst of the worker processes).",
     ["system"], multiprocess_mode="max")
 CACHE_LOOKUPS = Counter(
     "contactpoint_cache_lookups", "Cache lookups of one system's answer about one child, "

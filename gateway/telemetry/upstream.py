@@ -28,11 +28,12 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
     from prometheus_client import Counter, Histogram
 
-__all__ = ["cache_span", "circuits_closed", "count_cache", "upstream_call"]
+__all__ = ["cache_span", "circuits_closed", "count_cache", "report_circuit", "upstream_call"]
 
 T = TypeVar("T")
 
 _ERROR_KINDS = {"ConnectorConnectionError": "connection", "ConnectorTimeoutError": "timeout",
+                "ConnectorSaturatedError": "saturated", "ConnectorCircuitOpenError": "circuit_open",
                 "ConnectorResponseError": "response", "ConnectorProtocolError": "protocol",
                 "ConnectorError": "connector", "CancelledError": "cancelled"}
 """`connectors.errors` by class name: telemetry sits below the connectors in the layers."""
@@ -95,6 +96,11 @@ def count_cache(systems: Iterable[str], hits: Iterable[object]) -> None:
 
 
 def circuits_closed(systems: Iterable[str]) -> None:
-    """Report every system's circuit as closed (0): there is no circuit breaker yet."""
+    """Report every system's circuit as closed (0), as each breaker starts."""
     for system in systems:
         UPSTREAM_CIRCUIT_STATE.labels(system).set(0)
+
+
+def report_circuit(system: str, state: int) -> None:
+    """A system's breaker changed state: 0 closed, 1 half-open, 2 open."""
+    UPSTREAM_CIRCUIT_STATE.labels(system).set(state)

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from gateway.telemetry import configure_telemetry, metrics_endpoint
+from gateway.web.admin import admin_routes
 from gateway.web.cors import cors_middleware
 from gateway.web.health import healthz, readyz
 from gateway.web.http import graphql_endpoint
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/notices/{connector}", notice_endpoint, methods=["POST"]),
         Route("/schema.graphql", schema_endpoint, methods=["GET"]),  # token needed in production
     ]
+    routes += admin_routes(settings)  # /admin/connectors: only with [registry] dir
     if settings.telemetry.metrics:  # Prometheus text format; never a child's data in a label
         routes.append(Route("/metrics", metrics_endpoint(settings.telemetry), methods=["GET"]))
     if settings.development:  # GraphiQL's assets, the example dashboard: never in production

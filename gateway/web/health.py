@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse
 
 from connectors.errors import ConnectorError
+from connectors.resilience import circuit_health
 from gateway.core.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -29,12 +30,16 @@ async def healthz(_: Request) -> JSONResponse:
 
 async def _probe(connector: Connector) -> dict[str, Any]:
     started = time.perf_counter()
+    circuit = circuit_health(connector)
+    # The breaker's view (recent calls) beside the probe's (this moment): both are news.
+    seen = {} if circuit is None else {"circuit": circuit.circuit,
+                                       "error_rate": circuit.error_rate}
     try:
         async with asyncio.timeout(_PROBE_TIMEOUT):
             await connector.check()
     except (ConnectorError, TimeoutError) as exc:
-        return {"status": "unavailable", "reason": type(exc).__name__}
-    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}
+        return {"status": "unavailable", "reason": type(exc).__name__, **seen}
+    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1), **seen}
 
 
 async def _keys(runtime: Runtime) -> dict[str, Any]:
@@ -55,18 +60,26 @@ async def _audit_probe(runtime: Runtime) -> bool:
 
 
 async def _report(runtime: Runtime) -> tuple[int, dict[str, Any]]:
-    names = list(runtime.connectors)
+    lease = runtime.registry.take()  # the systems in service now, kept open while probed
+    in_service = lease.connector_set
+    names = list(in_service.connectors)
     audit = runtime.accountability.audit
-    probes, cache_ok, keys, audit_ok = await asyncio.gather(
-        asyncio.gather(*(_probe(runtime.connectors[n]) for n in names)), runtime.store.ping(),
-        _keys(runtime), _audit_probe(runtime))
-    connectors = dict(zip(names, probes, strict=True))
+    try:
+        probes, cache_ok, keys, audit_ok = await asyncio.gather(
+            asyncio.gather(*(_probe(in_service.connectors[n]) for n in names)),
+            runtime.store.ping(), _keys(runtime), _audit_probe(runtime))
+    finally:
+        lease.release()
+    # The manifest version in service: which registration answers, as GET /admin/connectors.
+    connectors = {n: {**p, "version": in_service.versions[n]}
+                  for n, p in zip(names, probes, strict=True)}
     up = sum(p["status"] == "ok" for p in probes)
+    circuits_closed = all(p.get("circuit", "closed") == "closed" for p in probes)
     # No audit, no release: a gateway whose audit store is down can serve nothing.
     ready = up > 0 and keys["status"] == "ok" and audit_ok
     body = {
-        "status": "unready" if not ready else ("ready" if up == len(names) and cache_ok
-                                                else "degraded"),
+        "status": "unready" if not ready else (
+            "ready" if up == len(names) and cache_ok and circuits_closed else "degraded"),
         "cache": {"kind": runtime.store.kind, "status": "ok" if cache_ok else "unavailable",
                   "note": None if cache_ok else "serving uncached"},
         "auth": {"jwks": keys},

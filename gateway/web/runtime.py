@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from connectors.registry import build_connector, close_all, resolve_manifests
+from connectors.registry import resolve_manifests
 from gateway.accountability.audit import open_audit_log
 from gateway.accountability.recorder import Accountability
 from gateway.accountability.refusals import Refusals
@@ -28,13 +28,15 @@ from gateway.limits.budgets import Budgets
 from gateway.limits.charger import ChildCharger
 from gateway.limits.ratelimit import RateLimiter
 from gateway.lookup.pipeline import LookupServices
-from gateway.lookup.sources import Sources
+from gateway.lookup.registry import Registry
+from gateway.lookup.sources import SourceProvider
 from gateway.settings import check_production
 from gateway.web.documents import load_documents
+from gateway.web.registrations import Registrations, initial_set
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     import strawberry
 
@@ -70,8 +72,8 @@ class Runtime:
     validator: TokenValidator
     jwks: JwksCache
     store: CacheStore
-    connectors: dict[str, Connector]
-    manifests: tuple[Manifest, ...]
+    registrations: Registrations
+    """The systems in service (`registry`) and the one path that changes them."""
     services: LookupServices
     pseudonym: Pseudonymiser
     accountability: Accountability
@@ -80,6 +82,20 @@ class Runtime:
     refusals: Refusals
     documents: Documents
     """Which documents run: the trusted manifest (parsed and validated at start), APQ."""
+
+    @property
+    def registry(self) -> Registry:
+        return self.registrations.registry
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]:
+        """The connectors in service now (they change with registrations)."""
+        return self.registry.current.connectors
+
+    @property
+    def manifests(self) -> tuple[Manifest, ...]:
+        """The manifests in service now, in order."""
+        return tuple(s.manifest for s in self.registry.current.systems)
 
 
 def _redis(settings: CacheSettings) -> aioredis.Redis | None:
@@ -97,11 +113,10 @@ def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules
     return MergeRules(traits, dict(settings.merge.authority))
 
 
-def _services(settings: Settings, connectors: dict[str, Connector], rules: MergeRules,
-              store: CacheStore, accountability: Accountability,
-              budgets: Budgets) -> LookupServices:
+def _services(settings: Settings, registry: Registry, store: CacheStore,
+              accountability: Accountability, budgets: Budgets) -> LookupServices:
     sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
-    sources = Sources(connectors, store, sealer, rules, london_today)
+    sources = SourceProvider(registry, store, sealer, london_today)
     return LookupServices(
         sources=sources,
         ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
@@ -120,8 +135,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     documents = load_documents(settings, schema)  # a bad manifest stops start-up, like a bad file
     async with AsyncExitStack() as stack:
         manifests = tuple(resolve_manifests(settings))
-        connectors = {m.name: build_connector(m) for m in manifests}
-        stack.push_async_callback(close_all, connectors)
+        ttl = settings.cache.default_ttl_seconds
+        systems, applied = initial_set(manifests, dict(settings.merge.authority),
+                                       settings.registry, ttl)
+        registry = Registry(systems, drain_seconds=settings.registry.drain_seconds)
+        stack.push_async_callback(registry.close)
+        registrations = Registrations(registry, settings.registry, ttl, manifests, applied)
+        registrations.start()
+        stack.push_async_callback(registrations.close)
         client = _redis(settings.cache)
         cache = settings.cache
         store: CacheStore = (MemoryStore(cache.memory_max_entries) if client is None
@@ -151,9 +172,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 settings.auth, jwks, allow_development_key=settings.development,
                 replay=ProofReplayCache(client, cache.key_prefix,
                                         retry_seconds=cache.redis_retry_seconds)),
-            jwks=jwks, store=store, connectors=connectors, manifests=manifests,
-            services=_services(settings, connectors, merge_rules(settings, manifests), store,
-                               accountability, budgets),
+            jwks=jwks, store=store, registrations=registrations,
+            services=_services(settings, registry, store, accountability, budgets),
             pseudonym=pseudonym, accountability=accountability, budgets=budgets,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                      retry_seconds=cache.redis_retry_seconds),

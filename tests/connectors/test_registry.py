@@ -12,6 +12,7 @@ from connectors.errors import ConnectorConnectionError
 from connectors.fhir_r4 import FhirR4Connector
 from connectors.manifest import BUILTIN_DIR, ManifestError, load_manifest
 from connectors.registry import build_connector, build_connectors, close_all, resolve_manifests
+from connectors.resilience import unwrap
 from connectors.rest_json import RestJsonConnector
 from gateway.settings import build_settings
 
@@ -39,7 +40,7 @@ async def test_build_connectors_in_configuration_order(sims, population):
     connectors = build_connectors(settings_for(sims.urls()))
     try:
         assert list(connectors) == ["council", "gp", "school"]
-        assert [type(c) for c in connectors.values()] == [
+        assert [type(unwrap(c)) for c in connectors.values()] == [
             RestJsonConnector, FhirR4Connector, RestJsonConnector]
         assert all(isinstance(c, Connector) for c in connectors.values())
         assert [c.cache_ttl for c in connectors.values()] == [0, 12, 60]
@@ -145,7 +146,7 @@ def python_manifest(tmp_path, plugin):
 async def test_a_python_plugin_is_found_by_its_entry_point(tmp_path, plugin_on_path):
     connector = build_connector(python_manifest(tmp_path, "echo"))
     assert isinstance(connector, Connector)
-    assert connector.greeting == "hello"
+    assert unwrap(connector).greeting == "hello"
     assert (await connector.fetch("9990000018")).gender == "unknown"
 
 

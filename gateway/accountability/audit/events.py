@@ -21,11 +21,14 @@ __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "en
            "format_at", "parse_at"]
 
 ACTIONS = frozenset({"child.read", "children.search", "access_report.read",
-                     "authentication", "request"})
+                     "authentication", "request", "connector.register", "connector.remove"})
 """`authentication` and `request` record refusals before any child is looked up: a token
-refused, or an authenticated request refused whole (rate limit, malformed document)."""
+refused, or an authenticated request refused whole (rate limit, malformed document).
+`connector.register` and `connector.remove` record a change to the systems in service
+(outcome `applied`, the system in `sources`, its authority and manifest version in
+`reason`) or its refusal (the one-line reason); they name no child."""
 OUTCOMES = frozenset({"released", "refused", "not_found", "upstream_unavailable",
-                      "budget_exceeded", "rate_limited", "bad_request"})
+                      "budget_exceeded", "rate_limited", "bad_request", "applied"})
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = ("at", "request_id", "action", "outcome", "subject", "organisation", "client_id",
@@ -181,7 +184,7 @@ class AuditEvent:
             "subtype": [{"code": self.action}],
             "action": "R",
             "recorded": format_at(self.at),
-            "outcome": "0" if self.outcome == "released" else "4",
+            "outcome": "0" if self.outcome in {"released", "applied"} else "4",
             "outcomeDesc": self.outcome,
             "agent": [agent],
             "source": {"observer": {"display": self.client_id},

@@ -103,6 +103,8 @@ def _dev_token(args: argparse.Namespace) -> int:
 
         # RFC 9449 §6.1: bound to the key's RFC 7638 SHA-256 thumbprint.
         extra["cnf"] = {"jkt": load_or_create_key(args.dpop_key).thumbprint()}
+    if args.authority:
+        extra["authority"] = args.authority  # with connectors.manage: whose systems it may change
     print(mint_dev_token(subject=args.sub, scopes=args.scope, amr=amr or None,  # noqa: T201
                          organisation=args.org, client_id=args.client, ttl_seconds=args.ttl,
                          roles=args.role, extra_claims=extra or None))
@@ -158,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=600)
     token.add_argument("--role", action="append", help="a role (chooses the budget)")
     token.add_argument("--subject-nhs", help="subject_nhs_number claim, for subject.self")
+    token.add_argument("--authority", help='authority claim, e.g. "council:youth_justice": with '
+                       "--scope connectors.manage, the systems the token may register")
     token.add_argument("--dpop-key", metavar="FILE",
                        help="bind the token to this PEM EC P-256 private key (RFC 9449 DPoP); "
                             "created, mode 0600, if missing")

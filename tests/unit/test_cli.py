@@ -72,3 +72,13 @@ def test_workers_against_budget_shares(workers, budgets, problem):
         assert found is not None
         assert problem in found
         assert f"set processes >= {workers}" in found
+
+
+def test_dev_token_carries_an_authority_for_connector_registration(capsys):
+    assert main(["dev-token", "--sub", "yj-admin", "--scope", "connectors.manage",
+                 "--authority", "council:youth_justice"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), dev_key(), algorithms=["ES256"]).claims
+    assert (claims["authority"], claims["scope"]) == ("council:youth_justice", "connectors.manage")
+    assert main(["dev-token", "--sub", "p-1", "--scope", "child.identity.read"]) == 0
+    plain = jwt.decode(capsys.readouterr().out.strip(), dev_key(), algorithms=["ES256"]).claims
+    assert "authority" not in plain

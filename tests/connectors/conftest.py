@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from connectors.rest_json import RestJsonConnector
 from connectors.simulators import Population, run_simulators
 from tests.connectors.helpers import KINDS, SIZE, TODAY, make_connector
 
@@ -54,3 +55,18 @@ async def each(request, sims):
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def connect():
+    """`connect(manifest)`: a REST JSON connector closed after the test."""
+    built = []
+
+    def connect(manifest):
+        connector = RestJsonConnector(manifest)
+        built.append(connector)
+        return connector
+
+    yield connect
+    for connector in built:
+        await connector.close()

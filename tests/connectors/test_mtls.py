@@ -56,20 +56,6 @@ def mtls(pki, *, ca=None, cert=None, key=None):
             "key_file": str(key or pki.client_key), "ca_file": str(ca or pki.ca)}
 
 
-@pytest.fixture
-async def connect():
-    built = []
-
-    def connect(manifest):
-        connector = RestJsonConnector(manifest)
-        built.append(connector)
-        return connector
-
-    yield connect
-    for connector in built:
-        await connector.close()
-
-
 async def test_with_the_client_certificate_the_system_answers(mtls_council, pki, known, connect):
     assert mtls_council.url.startswith("https://127.0.0.1:")
     connector = connect(council_manifest(mtls_council.url, mtls(pki)))

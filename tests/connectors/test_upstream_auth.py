@@ -82,20 +82,6 @@ def known(population):
     return numbers
 
 
-@pytest.fixture
-async def connect():
-    built = []
-
-    def connect(manifest):
-        connector = RestJsonConnector(manifest)
-        built.append(connector)
-        return connector
-
-    yield connect
-    for connector in built:
-        await connector.close()
-
-
 async def test_client_credentials_against_the_token_endpoint(idp, protected, issuer, known,
                                                              secret_file, connect):
     connector = connect(council_manifest(protected.url,

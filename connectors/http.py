@@ -68,8 +68,21 @@ class HttpClient:
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> object:
         """The decoded JSON body of a 2xx answer to ``GET {base_url}{path}?{params}``."""
+        return await self._request(path, params, None)
+
+    async def post_json(self, path: str, body: Mapping[str, object],
+                        headers: Mapping[str, str] | None = None) -> object:
+        """The decoded JSON body of a 2xx answer to ``POST {base_url}{path}`` of `body`.
+
+        `headers` are added (e.g. an ``Idempotency-Key``); failures raise as for `get_json`.
+        """
+        data = json.dumps(body).encode()
+        return await self._request(path, None, (data, dict(headers or {})))
+
+    async def _request(self, path: str, params: Mapping[str, str] | None,
+                       post: tuple[bytes, dict[str, str]] | None) -> object:
         try:
-            status, content_type, body = await self._exchange(path, params)
+            status, content_type, body = await self._exchange(path, params, post)
         except TimeoutError as exc:
             raise ConnectorTimeoutError(self._connector, "no answer within the timeout") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -104,23 +117,32 @@ class HttpClient:
             )
         return self._session
 
-    async def _exchange(self, path: str,
-                        params: Mapping[str, str] | None) -> tuple[int, str, bytes]:
+    async def _exchange(self, path: str, params: Mapping[str, str] | None,
+                        post: tuple[bytes, dict[str, str]] | None = None,
+                        ) -> tuple[int, str, bytes]:
         if self._auth is None:
-            return await self._send(path, params, None)
+            return await self._send(path, params, None, post)
         sent = await self._auth.headers()
-        answer = await self._send(path, params, sent)
+        answer = await self._send(path, params, sent, post)
         # Refused: the credentials may have been revoked or expired early; one retry
         # with fresh ones (a renewed token), never a loop.
         if answer[0] == HTTPStatus.UNAUTHORIZED and self._auth.refused(sent):
-            answer = await self._send(path, params, await self._auth.headers())
+            answer = await self._send(path, params, await self._auth.headers(), post)
         return answer
 
     async def _send(self, path: str, params: Mapping[str, str] | None,
-                    headers: Mapping[str, str] | None) -> tuple[int, str, bytes]:
+                    headers: Mapping[str, str] | None,
+                    post: tuple[bytes, dict[str, str]] | None = None) -> tuple[int, str, bytes]:
         session = self._client()
-        async with session.get(self._base + path, params=params, headers=headers,
-                               allow_redirects=False) as response:
+        if post is None:
+            call = session.get(self._base + path, params=params, headers=headers,
+                               allow_redirects=False)
+        else:
+            data, extra = post
+            call = session.post(self._base + path, data=data, allow_redirects=False,
+                                headers={**(headers or {}), **extra,
+                                         "Content-Type": "application/json"})
+        async with call as response:
             if (response.content_length or 0) > self._max_body:
                 raise ConnectorProtocolError(self._connector, "answer too large")
             body = bytearray()
@@ -206,6 +228,15 @@ class HttpConnector(abc.ABC):
 
     async def close(self) -> None:
         await self._http.close()
+
+    async def post_json(self, path: str, body: Mapping[str, object],
+                        headers: Mapping[str, str] | None = None) -> object:
+        """POST `body` as JSON to `path` of this system (see `HttpClient.post_json`)."""
+        return await self._http.post_json(path, body, headers)
+
+    async def get_json(self, path: str) -> object:
+        """GET `path` of this system as JSON (see `HttpClient.get_json`)."""
+        return await self._http.get_json(path)
 
     @contextlib.contextmanager
     def parsing(self) -> Iterator[None]:

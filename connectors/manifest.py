@@ -32,6 +32,7 @@ __all__ = [
     "BUILTIN_DIR",
     "FHIR_FACTS",
     "AuthSpec",
+    "ChallengeSpec",
     "ClientCertificate",
     "FhirSpec",
     "HeaderAuth",
@@ -39,6 +40,7 @@ __all__ = [
     "ManifestError",
     "MtlsAuth",
     "NoAuth",
+    "NotificationSpec",
     "OAuth2ClientCredentials",
     "PythonSpec",
     "ResilienceSpec",
@@ -214,6 +216,23 @@ class PythonSpec(_Strict):
 
 
 
+class NotificationSpec(_Strict):
+    """`POST {path}` takes the notifications the gateway sends this system's authority
+    (CP-IS style: a child it is responsible for was looked up; see the README)."""
+
+    path: str = Field(pattern=_PATH)
+
+
+class ChallengeSpec(_Strict):
+    """Where the system takes challenges to a value it supplied (`POST {path}`, state at
+    `GET {path}/{reference}`), and whom to contact about its records otherwise."""
+
+    path: str | None = Field(default=None, pattern=_PATH)
+    """None: the system takes no challenges through the gateway (callers are told `contact`)."""
+    contact: str = Field(min_length=1, max_length=200)
+    """Whom to contact about a wrong value in this system (a team, an address, a phone)."""
+
+
 class ResilienceSpec(_Strict):
     """How calls to the system survive its failures (`connectors.resilience`).
 
@@ -266,6 +285,10 @@ class Manifest(_Strict):
     fhir: FhirSpec | None = None
     python: PythonSpec | None = None
     mapping: dict[str, Any] | None = None
+    notifications: NotificationSpec | None = None
+    """Where the system's authority takes notifications (None: it takes none)."""
+    challenges: ChallengeSpec | None = None
+    """Where the system takes challenges to its values (None: none, and no contact named)."""
 
     @model_validator(mode="after")
     def _sections_fit_the_kind(self) -> Manifest:

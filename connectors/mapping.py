@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from connectors.shape import ShapeError
-from gateway.core.facts import Address, Carer, Organisation, PersonName, Service, SourceFacts
+from gateway.core.facts import (
+    Address,
+    Carer,
+    Organisation,
+    PersonName,
+    ProtectionStatus,
+    Service,
+    SourceFacts,
+)
 from gateway.core.nhs import is_valid_nhs_number
 
 __all__ = [
@@ -76,12 +84,16 @@ _CARER = _Obj({"name": _NAME, "relationship": "text", "phone": "text", "address"
 _SERVICE = _Obj({"kind": "text", "name": "text", "sensitive": "bool", "consent_recorded": "bool",
                  "contact": "text"}, Service,
                 frozenset({"kind", "name", "sensitive", "consent_recorded"}))
+_PROTECTION = _Obj({"child_protection_plan": "bool", "looked_after": "bool",
+                    "responsible_authority": "text"}, ProtectionStatus,
+                   frozenset({"child_protection_plan", "looked_after"}))
 
 # The shape of each kind of value a `SourceFacts` attribute may hold, by its annotation.
 _SHAPES: dict[str, Leaf | _Obj | tuple[_Obj]] = {
     "str": "text", "dt.date": "date", "bool": "bool", "PersonName": _NAME, "Address": _ADDRESS,
     "Organisation": _ORGANISATION, "tuple[Carer, ...]": (_CARER,),
     "tuple[Service, ...]": (_SERVICE,), "tuple[str, ...]": "texts",
+    "ProtectionStatus": _PROTECTION,
 }
 # Facts whose values are narrower than their Python type.
 _NARROWER: dict[str, Leaf] = {"nhs_number": "nhs", "gender": "gender"}

@@ -45,7 +45,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AlertKind = Literal["budget_warning", "budget_exceeded", "shielded_location_revealed",
-                    "sensitive_service_released", "organisation_rate_unusual"]
+                    "sensitive_service_released", "organisation_rate_unusual",
+                    "organisation_daily_digest", "responsible_authority_unreachable"]
 ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{16}")   # what `Pseudonymiser` produces
@@ -58,6 +59,8 @@ class Alert:
 
     `kind` is one of `ALERT_KINDS`; `subject` is a `Pseudonymiser` pseudonym of the
     token's `sub`; `child` a keyed pseudonym of the child (never an NHS number).
+    An alert about an organisation rather than a person (the daily digest) has an
+    empty `subject`.
     """
 
     kind: str
@@ -95,7 +98,7 @@ class AlertSink(Protocol):
 def _pseudonyms_only(alert: Alert, pseudonym: Pseudonymiser) -> Alert:
     """`alert`, with a clear subject or NHS number replaced by its pseudonym."""
     changes: dict[str, str] = {}
-    if not _PSEUDONYM.fullmatch(alert.subject):
+    if alert.subject and not _PSEUDONYM.fullmatch(alert.subject):
         changes["subject"] = pseudonym(alert.subject)
     if alert.child is not None and _NHS_NUMBER.fullmatch(alert.child):
         changes["child"] = pseudonym(alert.child.replace(" ", ""))

@@ -8,6 +8,7 @@ passed in explicitly; nothing imports a global settings object. Secrets are
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -32,8 +33,11 @@ __all__ = [
     "IdSettings",
     "LimitSettings",
     "MergeSettings",
+    "NotificationSettings",
+    "OutboxSettings",
     "RegistrySettings",
     "Settings",
+    "SubjectAccessSettings",
     "check_production",
     "load_settings",
     "production_problem",
@@ -241,6 +245,28 @@ class AuditSettings(_Frozen):
         return self
 
 
+class OutboxSettings(_Frozen):
+    """The durable outbox: messages to other systems (challenges, notifications), retried
+    until acknowledged; payloads encrypted at rest and deleted once delivered."""
+
+    sqlite_path: str = "contactpoint-outbox.db"
+    secret: SecretStr | None = Field(default=None, min_length=32)
+    """Key material for the payload encryption; None: derived from `audit.pseudonym_secret`
+    (a separate key either way: HKDF with its own purpose)."""
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    max_backoff_seconds: Annotated[float, Field(gt=0, le=86_400)] = 300
+
+
+class NotificationSettings(_Frozen):
+    """CP-IS style notifications: the authority responsible for a child on a child-protection
+    plan, or looked after, is told when the child's record is released (see the README)."""
+
+    enabled: bool = True
+    include_subject: bool = False
+    """Also tell the authority the looker's own identifier (the token's `sub`). Off: only
+    organisation and roles, as CP-IS does."""
+
+
 class BudgetLimits(_Frozen):
     """Distinct children one subject or organisation may look up."""
 
@@ -289,6 +315,10 @@ class AlertSettings(_Frozen):
     sink: Literal["file", "webhook"] = "file"
     path: str = "contactpoint-alerts.jsonl"
     webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    digest: bool = True
+    """Send each organisation's daily digest (counts only) to the same sink."""
+    digest_at: dt.time = dt.time(7, 0)
+    """When, in England ("HH:MM"), the digest of the previous day goes out."""
 
 
 class HttpSettings(_Frozen):
@@ -353,7 +383,27 @@ PURPOSES = ("SAFEGUARDING", "EARLY_HELP", "EDUCATION", "HEALTH_CARE", "SOCIAL_CA
             "YOUTH_JUSTICE")
 SCOPES = ("child.identity.read", "child.contact.read", "child.education.read",
           "child.health.read", "child.services.read", "child.sensitive.read",
-          "child.shielded.read")
+          "child.shielded.read", "child.protection.read")
+
+
+class SubjectAccessSettings(_Frozen):
+    """What `accessReport` keeps from the child or parent (`subject.self`) so as not to tip off.
+
+    A release under one of `withhold_purposes` is left out of a `subject.self` report for
+    `withhold_days` after it was made (and while its case is open, once the system holding
+    the case states that). The data protection officer (`audit.read`) always sees it,
+    marked. SAFEGUARDING alone by default: see README "Who looked at my child?".
+    """
+
+    withhold_purposes: tuple[str, ...] = ("SAFEGUARDING",)
+    withhold_days: Annotated[int, Field(ge=0, le=3_650)] = 183
+
+    @model_validator(mode="after")
+    def _known(self) -> SubjectAccessSettings:
+        unknown = sorted(set(self.withhold_purposes) - set(PURPOSES))
+        if unknown:
+            raise ValueError(f"withhold_purposes: unknown purposes {unknown}")
+        return self
 
 
 class Settings(_Frozen):
@@ -374,6 +424,9 @@ class Settings(_Frozen):
     documents: DocumentSettings = DocumentSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     registry: RegistrySettings = RegistrySettings()
+    notifications: NotificationSettings = NotificationSettings()
+    subject_access: SubjectAccessSettings = SubjectAccessSettings()
+    outbox: OutboxSettings = OutboxSettings()
     purposes: dict[str, tuple[str, ...]] | None = None
     """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
     of a given table permit nothing."""

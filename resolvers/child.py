@@ -21,6 +21,7 @@ from resolvers.types import (
     Organisation,
     PersonName,
     PrimaryCare,
+    ProtectionStatus,
     SourceStatus,
 )
 
@@ -155,6 +156,10 @@ class Child:
                         source=s.sources[0] if s.sources else None, sources=list(s.sources),
                         _contact=s.contact, _contact_withheld=withheld, _access=self._access)
                 for s in self._decision.services]
+
+    @strawberry.field(description=describe("Child.protection"))
+    def protection(self) -> ProtectionStatus | None:
+        return ProtectionStatus.of(self._guard("Child.protection").protection)
 
     @strawberry.field(description=describe("Child.sources"))
     def sources(self) -> list[SourceStatus]:

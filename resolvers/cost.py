@@ -23,6 +23,7 @@ from graphql import (
     GraphQLObjectType,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     get_named_type,
     is_list_type,
     is_non_null_type,
@@ -49,7 +50,7 @@ LIST_BOUNDS = {"Query.findChildren": 5, "Child.carers": 10, "Child.services": 10
                "Query.accessReport": 50, "Child.provenance": 8, "Child.sources": 8}
 """How many items a list field is counted as holding; other lists count as 10."""
 _DEFAULT_LIST_BOUND = 10
-_LOOKUPS = frozenset({"Query.child", "Query.findChildren"})
+_LOOKUPS = frozenset({"Query.child", "Query.findChildren", "Mutation.challenge"})
 
 
 def _list_bound(key: str, field_type: GraphQLOutputType) -> int:
@@ -113,11 +114,11 @@ def document_cost(schema: GraphQLSchema, document: DocumentNode) -> int:
     fragments = {d.name.value: d for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
     costing = _Costing(schema, fragments)
-    query = schema.query_type
-    if query is None:
-        return 0
-    return max((costing.selection_set(d.selection_set, query, 1, frozenset())
-                for d in document.definitions if isinstance(d, OperationDefinitionNode)),
+    roots = {OperationType.QUERY: schema.query_type,
+             OperationType.MUTATION: schema.mutation_type}
+    return max((costing.selection_set(d.selection_set, root, 1, frozenset())
+                for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                and (root := roots.get(d.operation)) is not None),
                default=0)
 
 

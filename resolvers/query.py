@@ -13,6 +13,7 @@ from resolvers import descriptions as d
 from resolvers.child import Child
 from resolvers.context import RequestContext
 from resolvers.enums import Purpose
+from resolvers.mutation import Challenge, challenge_state
 from resolvers.report import AccessRecord, access_report
 from resolvers.types import ChildMatch, PersonName
 
@@ -67,6 +68,13 @@ class Query:
             nhs_number: Annotated[str, strawberry.argument(description=d.NHS_NUMBER)],
             ) -> list[AccessRecord]:
         return await access_report(info.context, nhs_number)
+
+    @strawberry.field(description=d.describe("Query.challenge"))
+    async def challenge(
+            self, info: Info[RequestContext, None],
+            id: Annotated[strawberry.ID, strawberry.argument(
+                description="The id `Mutation.challenge` answered.")]) -> Challenge:
+        return await challenge_state(info.context, str(id))
 
     @strawberry.field(description=d.describe("Query.child"))
     async def child(

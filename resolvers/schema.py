@@ -24,6 +24,7 @@ from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
 from gateway.telemetry.requests import ExecutionSpan
 from resolvers.cost import max_cost_rule
+from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.repeats import max_repeats_rule
 
@@ -123,9 +124,9 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
         ExecutionSpan,  # a span and the metrics' operation label; never arguments or variables
     ]
     config = StrawberryConfig(disable_field_suggestions=not development)
-    return _QuietSchema(query=Query, extensions=extensions, config=config)
+    return _QuietSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
 
 
 def public_schema() -> str:
     """The SDL of the public contract, as `schema.graphql` holds it."""
-    return strawberry.Schema(query=Query).as_str() + "\n"
+    return strawberry.Schema(query=Query, mutation=Mutation).as_str() + "\n"

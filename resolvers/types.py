@@ -21,6 +21,7 @@ __all__ = [
     "Organisation",
     "PersonName",
     "PrimaryCare",
+    "ProtectionStatus",
     "SourceStatus",
 ]
 
@@ -67,6 +68,24 @@ class Education:
 @strawberry.type(description="GP registration, from the GP system.")
 class PrimaryCare:
     practice: Organisation = strawberry.field(description=describe("PrimaryCare.practice"))
+
+
+@strawberry.type(description="Child protection: a plan, being looked after, the responsible "
+                 "authority.")
+class ProtectionStatus:
+    child_protection_plan: bool = strawberry.field(
+        description=describe("ProtectionStatus.childProtectionPlan"))
+    looked_after: bool = strawberry.field(description=describe("ProtectionStatus.lookedAfter"))
+    responsible_authority: str | None = strawberry.field(
+        description=describe("ProtectionStatus.responsibleAuthority"))
+
+    @classmethod
+    def of(cls, status: f.ProtectionStatus | None) -> ProtectionStatus | None:
+        if status is None:
+            return None
+        return cls(child_protection_plan=status.child_protection_plan,
+                   looked_after=status.looked_after,
+                   responsible_authority=status.responsible_authority)
 
 
 @strawberry.type(description="Whether one source system answered for this child, and how.")

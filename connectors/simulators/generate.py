@@ -16,6 +16,17 @@ already fits it (15, known to GP, school and council, unshielded, only
 non-sensitive council services, alone with their name and birth date) given a
 youth-justice record; a population too small to hold one gets one more child,
 built from the second stream, at its end.
+
+The council's child-protection and looked-after register came last, from a third
+stream, `random.Random(f"{seed}:protection")`, so again nothing known before
+changed: about 2 % of the under-18s the council knows have a child-protection plan
+and about 2 % are looked after, most by the council itself (`HOME_AUTHORITY`), some
+placed by another authority. The `protection_plan` and `looked_after` fixtures are
+the first generated children (not multi_service) who fit (known to GP, school and
+council, under 18, unshielded, no sensitive service, no youth-justice record, alone
+with their name and birth date), given a plan, or care, by `HOME_AUTHORITY`; in a
+population too small to hold such children, any unshielded under-18 the council
+knows will do (in one of only the seven built fixtures, the `ordinary` child).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from connectors.simulators.records import (
     Phase,
     Place,
     Practice,
+    ProtectionRecord,
     RelatedPerson,
     School,
     YouthJusticeRecord,
@@ -47,7 +59,7 @@ from gateway.core.nhs import check_digit
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["FIXTURE_KEYS", "generate_children"]
+__all__ = ["FIXTURE_KEYS", "HOME_AUTHORITY", "generate_children"]
 
 FIXTURE_KEYS = (
     "ordinary",
@@ -57,8 +69,16 @@ FIXTURE_KEYS = (
     "adult_no_consent",
     "adult_consented",
     "school_only",
+    "protection_plan",
+    "looked_after",
     "multi_service",
 )
+
+HOME_AUTHORITY = "council"
+"""The simulated council's authority, as its built-in manifest names it."""
+_OTHER_AUTHORITIES = ("council:bradford", "council:wakefield")
+_PLAN_RATE, _LOOKED_AFTER_RATE, _ELSEWHERE_RATE = 0.02, 0.02, 0.15
+_PROTECTION_FIXTURES = {"protection_plan": (True, False), "looked_after": (False, True)}
 
 # Built first, from the main stream; multi_service is chosen afterwards.
 _BUILT_FIXTURES = FIXTURE_KEYS[:7]
@@ -97,6 +117,7 @@ _DISTRICTS = dict(names.TOWNS)
 _ADULT_NAMES = names.FEMALE_NAMES + names.MALE_NAMES
 _OTHER_TOWNS = tuple(town for town, _ in names.TOWNS[1:])
 _YJ_AGES = range(10, 18)
+_ADULT = 18
 _YJ_RATE, _YJ_SHIELDED_RATE = 0.03, 0.2
 _YJ_SERVICE = "Youth justice service"
 _YJ_PROGRAMMES = ("Referral order", "Youth rehabilitation order", "Out of court disposal",
@@ -373,7 +394,64 @@ def generate_children(seed: int, size: int,
         record = builder.youth_justice(child, chosen=index == chosen)
         if record is not None:
             children[index] = replace(child, youth_justice=record)
-    return children, fixtures
+    fixtures.update(_protection(children, fixtures, random.Random(f"{seed}:protection"), today))
+    return children, {key: fixtures[key] for key in FIXTURE_KEYS}
+
+
+def _protection(children: list[Child], fixtures: dict[str, str], rng: random.Random,
+                today: dt.date) -> dict[str, str]:
+    """Draw the council's protection register (in place); the two fixtures it names.
+
+    The other fixtures keep the properties they promise: none is drawn onto the register.
+    """
+    taken = set(fixtures.values())
+    for index, child in enumerate(children):
+        if (child.council is None or age_on(child.date_of_birth, today) >= _ADULT
+                or child.nhs_number in taken):
+            continue
+        plan, looked_after = rng.random() < _PLAN_RATE, rng.random() < _LOOKED_AFTER_RATE
+        elsewhere = rng.random() < _ELSEWHERE_RATE
+        if plan or looked_after:
+            authority = (_OTHER_AUTHORITIES[int(rng.random() * len(_OTHER_AUTHORITIES))]
+                         if elsewhere else HOME_AUTHORITY)
+            children[index] = replace(child, protection=ProtectionRecord(
+                plan, looked_after, authority))
+    chosen: dict[str, str] = {}
+    for key, (plan, looked_after) in _PROTECTION_FIXTURES.items():
+        index = _protection_index(children, taken, today)
+        earlier = children[index].protection if children[index].nhs_number in chosen.values() \
+            else None  # the ordinary child doubling as both fixtures: both flags
+        children[index] = replace(children[index], protection=ProtectionRecord(
+            plan or bool(earlier and earlier.child_protection_plan), looked_after,
+            HOME_AUTHORITY))
+        chosen[key] = children[index].nhs_number
+        taken.add(chosen[key])
+    return chosen
+
+
+def _protection_index(children: Sequence[Child], taken: set[str], today: dt.date) -> int:
+    """The first generated child fit to be a protection fixture (see the module docstring)."""
+    keys = collections.Counter((c.family.casefold(), c.date_of_birth) for c in children)
+
+    def usable(child: Child) -> bool:
+        council = child.council
+        return (child.nhs_number not in taken and council is not None
+                and not council.shielded and age_on(child.date_of_birth, today) < _ADULT)
+
+    def fits(child: Child) -> bool:
+        council = child.council
+        return (usable(child) and council is not None and child.practice is not None
+                and child.school is not None and child.youth_justice is None
+                and not any(item.sensitive for item in council.involvements)
+                and keys[child.family.casefold(), child.date_of_birth] == 1)
+
+    generated = range(len(_BUILT_FIXTURES), len(children))
+    for test in (fits, usable):
+        found = next((i for i in generated if test(children[i])), None)
+        if found is not None:
+            return found
+    # Only the built fixtures (a population of seven): the ordinary child doubles as one.
+    return FIXTURE_KEYS.index("ordinary")
 
 
 def _multi_service_index(children: Sequence[Child], today: dt.date) -> int | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from connectors.simulators.challenges import add_challenge_routes
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
     POPULATION,
@@ -61,6 +62,7 @@ def create_gp_app(population: Population, knobs: Knobs | None = None, *,
     app.router.add_get("/metadata", _metadata)
     app.router.add_get("/Patient", _search_patients)
     app.router.add_get("/Organization/{id}", _read_organization)
+    add_challenge_routes(app, "GP")  # POST /challenges (see simulators.challenges)
     return app
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Phase",
     "Place",
     "Practice",
+    "ProtectionRecord",
     "RelatedPerson",
     "School",
     "System",
@@ -103,6 +104,19 @@ class CouncilRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionRecord:
+    """The council's child-protection and looked-after register entry for a child.
+
+    `responsible_authority` is the authority responsible for the plan or the care
+    (as a connector manifest's `authority` names it).
+    """
+
+    child_protection_plan: bool
+    looked_after: bool
+    responsible_authority: str
+
+
+@dataclass(frozen=True, slots=True)
 class YouthJusticeRecord:
     """The youth justice service's record: its reference, restriction and orders.
 
@@ -120,8 +134,8 @@ class Child:
     """One synthetic child and the four systems' knowledge of them.
 
     `practice`, `school`, `council` and `youth_justice` are `None` when that
-    system does not know the child. `youth_justice` comes last, with a default,
-    because it is drawn after everything else (see `generate`).
+    system does not know the child. `youth_justice` and `protection` come last, with
+    defaults, because they are drawn after everything else (see `generate`).
     """
 
     nhs_number: str
@@ -135,6 +149,9 @@ class Child:
     school: School | None
     council: CouncilRecord | None
     youth_justice: YouthJusticeRecord | None = None
+    protection: ProtectionRecord | None = None
+    """Set only for a child the council knows who has a plan or is looked after; drawn
+    last, from a stream of its own (see `generate`)."""
 
     def known_to(self, system: System) -> bool:
         """True if `system` holds a record of this child."""

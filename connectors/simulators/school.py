@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from connectors.simulators.challenges import add_challenge_routes
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
     QueryRefusedError,
@@ -51,6 +52,7 @@ def create_school_app(population: Population, knobs: Knobs | None = None, *,
     app = simulated_app(population, knobs or Knobs(), _error, seed=seed)
     app.router.add_get("/api/v1/health", _health)
     app.router.add_get("/api/v1/pupils", _pupils)
+    add_challenge_routes(app, "SCH")  # POST /challenges (see simulators.challenges)
     return app
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from connectors.simulators.challenges import add_challenge_routes
 from connectors.simulators.knobs import Knobs
 from connectors.simulators.server import (
     DateFormat,
@@ -76,6 +77,7 @@ def create_youth_justice_app(population: Population, knobs: Knobs | None = None,
     app = simulated_app(population, knobs or Knobs(), _fault, seed=seed)
     app.router.add_get("/yj/v2/status", _status)
     app.router.add_get("/yj/v2/young-people", _young_people)
+    add_challenge_routes(app, "YJ")  # POST /challenges (see simulators.challenges)
     return app
 
 

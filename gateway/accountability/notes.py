@@ -8,6 +8,10 @@ events and makes them durable before the response leaves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.core.facts import ProtectionStatus
 
 __all__ = ["ChildAccess"]
 
@@ -30,6 +34,9 @@ class ChildAccess:
     released: set[str] = field(default_factory=set)
     withheld: dict[str, str] = field(default_factory=dict)
     sensitive_released: bool = False
+    protection: ProtectionStatus | None = None
+    """The child's protection status as the systems state it (whether or not the caller may
+    see it): a release tells the responsible authority (`notifications`)."""
 
     def note_released(self, key: str) -> None:
         self.released.add(key)

@@ -2,28 +2,36 @@
 
 Runs after execution and before the response leaves: the audit events of
 every child looked up (released or refused) are made durable first; if that
-fails, no data is released. Then alerts go out for the releases the privacy
-officer watches (a shielded child's location, a sensitive service).
+fails, no data is released. Then the responsible authorities of protected
+children released are notified (committed to the outbox, delivered later: see
+`notifications`), and alerts go out for the releases the privacy officer watches
+(a shielded child's location, a sensitive service).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING
 
 from gateway.accountability.audit import AuditEvent, child_pseudonym
+from gateway.accountability.outbox import OutboxError
 from gateway.alerts import Alert
 from gateway.core.policy import GUARDED
+from gateway.logs import exception_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from gateway.accountability.audit import AuditLog
     from gateway.accountability.notes import ChildAccess
+    from gateway.accountability.notifications import Notifications
     from gateway.alerts import AlertSink
     from gateway.core.caller import Caller
 
 __all__ = ["Accountability"]
+
+log = logging.getLogger(__name__)
 
 _LOCATION = frozenset(key for key, rule in GUARDED.items() if rule.reveals_location)
 
@@ -34,9 +42,11 @@ class Accountability:
     def __init__(self, audit: AuditLog, alerts: AlertSink,
                  pseudonym_secret: str, pseudonymise_subject: Callable[[str], str]) -> None:
         self.audit = audit
-        self._alerts = alerts
+        self.alerts = alerts
         self._secret = pseudonym_secret
         self._subject = pseudonymise_subject
+        self.notifications: Notifications | None = None
+        """Set once the outbox is open (`open_runtime`); None: nobody is notified."""
 
     def child(self, nhs_number: str) -> str:
         """The keyed pseudonym of a child, as the audit log and budgets know it."""
@@ -63,13 +73,26 @@ class Accountability:
             return
         at = dt.datetime.now(dt.UTC)
         await self.audit.record([self._event(caller, request_id, a, at) for a in accesses])
+        if self.notifications is not None:
+            await self._notify(caller, request_id, accesses, at)
         for access in accesses:
             for kind in self._alert_kinds(access):
-                await self._alerts.emit(Alert(
+                await self.alerts.emit(Alert(
                     kind=kind, at=at, request_id=request_id,
                     subject=self._subject(caller.subject), organisation=caller.organisation,
                     child=None if access.nhs_number is None else self.child(access.nhs_number),
                     purpose=access.purpose, detail={}))
+
+    async def _notify(self, caller: Caller, request_id: str, accesses: Sequence[ChildAccess],
+                      at: dt.datetime) -> None:
+        """Commit the notifications; an outbox that cannot be written does not stop the
+        release (it is audited already) but is logged for us, without personal data."""
+        assert self.notifications is not None  # noqa: S101 -- checked by the caller
+        try:
+            await self.notifications.notify(caller, request_id, accesses, at)
+        except OutboxError as exc:
+            log.error("cpis: the outbox could not be written (%s); notifications of request "  # noqa: TRY400 -- no traceback: messages may hold data
+                      "%s are lost", exception_summary(exc), request_id)
 
     @staticmethod
     def _alert_kinds(access: ChildAccess) -> list[str]:

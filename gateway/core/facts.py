@@ -17,6 +17,7 @@ __all__ = [
     "DemographicSearch",
     "Organisation",
     "PersonName",
+    "ProtectionStatus",
     "Provenance",
     "Service",
     "SourceFacts",
@@ -69,6 +70,21 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionStatus:
+    """Whether the child has a child-protection plan or is looked after, as the council says.
+
+    `responsible_authority` names the authority responsible for the child (its plan or
+    care), as a connector manifest's `authority` does (e.g. ``"council:leeds"``): that
+    authority is told when the child's record is released (see
+    `gateway.accountability.notifications`).
+    """
+
+    child_protection_plan: bool
+    looked_after: bool
+    responsible_authority: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceFacts:
     """What one source system says about one child; `None` means "not stated"."""
 
@@ -83,6 +99,7 @@ class SourceFacts:
     services: tuple[Service, ...] | None = None
     shielded: bool | None = None
     retention_consent: bool | None = None
+    protection: ProtectionStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,19 @@ def _org(raw: dict[str, Any] | None) -> Organisation | None:
     return Organisation(raw["name"], raw["code"], raw["phone"], _address(raw["address"]))
 
 
+def _protection_json(status: ProtectionStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    return {"plan": status.child_protection_plan, "looked_after": status.looked_after,
+            "authority": status.responsible_authority}
+
+
+def _protection(raw: dict[str, Any] | None) -> ProtectionStatus | None:
+    if raw is None:
+        return None
+    return ProtectionStatus(raw["plan"], raw["looked_after"], raw["authority"])
+
+
 def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
     """The JSON-ready form of `facts` (inverse of `facts_from_json`)."""
     return {
@@ -166,6 +196,7 @@ def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
         ],
         "shielded": facts.shielded,
         "retention": facts.retention_consent,
+        "protection": _protection_json(facts.protection),
     }
 
 
@@ -192,4 +223,6 @@ def facts_from_json(raw: dict[str, Any]) -> SourceFacts:
         ),
         shielded=raw["shielded"],
         retention_consent=raw["retention"],
+        # Absent in entries cached before the fact existed (they expire within minutes).
+        protection=_protection(raw.get("protection")),
     )

@@ -11,13 +11,16 @@ __all__ = ["CHARGE_DISTINCT", "GCRA"]
 
 CHARGE_DISTINCT = """
 -- Count one child in several windows of distinct children, all or nothing.
--- KEYS[2i-1]: window i's set of hashed children; KEYS[2i]: window i's "warned" flag.
+-- KEYS[3i-2]: window i's set of hashed children; KEYS[3i-1]: its "warned" flag;
+-- KEYS[3i]: its "exceeded" flag.
 -- ARGV[1]: the hashed child; ARGV[3i-1], ARGV[3i], ARGV[3i+1]: window i's limit,
 -- warning threshold and TTL in seconds.
 -- Reply: {accepted, used_1, added_1, mark_1, used_2, ...}. `used` is the window's
 -- count after the charge (as it stands, when refused); `added` is 1 when the child
 -- was new to the window; `mark` is 1 when this charge first reached the window's
--- warning threshold (accepted) or when this window has no room for the child (refused).
+-- warning threshold (accepted) or when this window has no room for the child (refused),
+-- and 2 when, refused, this is the window's first refusal in its bucket (its
+-- "exceeded" flag was not yet set): the one refusal per window that alerts.
 --
 -- Optional, an odd last key: the organisation's baseline, a hash of the current hour,
 -- its count so far, the mean count of its earlier active hours (an exponentially
@@ -31,9 +34,9 @@ local child = ARGV[1]
 local reply = {1}
 local fresh = {}
 local refused = false
-local windows = math.floor(#KEYS / 2)
+local windows = math.floor(#KEYS / 3)
 for i = 1, windows do
-  local set = KEYS[2 * i - 1]
+  local set = KEYS[3 * i - 2]
   local used = redis.call('SCARD', set)
   fresh[i] = redis.call('SISMEMBER', set, child) == 0
   local full = fresh[i] and used + 1 > tonumber(ARGV[3 * i - 1])
@@ -44,11 +47,17 @@ for i = 1, windows do
 end
 if refused then
   reply[1] = 0
+  for i = 1, windows do
+    if reply[3 * i + 1] == 1
+        and redis.call('SET', KEYS[3 * i], 1, 'NX', 'EX', tonumber(ARGV[3 * i + 1])) then
+      reply[3 * i + 1] = 2
+    end
+  end
   return reply
 end
 for i = 1, windows do
   if fresh[i] then
-    local set = KEYS[2 * i - 1]
+    local set = KEYS[3 * i - 2]
     local ttl = tonumber(ARGV[3 * i + 1])
     redis.call('SADD', set, child)
     redis.call('EXPIRE', set, ttl)
@@ -56,12 +65,12 @@ for i = 1, windows do
     reply[3 * i - 1] = used
     reply[3 * i] = 1
     if used >= tonumber(ARGV[3 * i])
-        and redis.call('SET', KEYS[2 * i], 1, 'NX', 'EX', ttl) then
+        and redis.call('SET', KEYS[3 * i - 1], 1, 'NX', 'EX', ttl) then
       reply[3 * i + 1] = 1
     end
   end
 end
-if #KEYS > 2 * windows then
+if #KEYS > 3 * windows then
   local base = KEYS[#KEYS]
   local a = 3 * windows + 2
   local hour, w = tonumber(ARGV[a]), tonumber(ARGV[a + 1])

@@ -87,7 +87,8 @@ class Budgets:
 
     `redis` None counts in this process only (a single-process demo). Keys are
     `{key_prefix}b:{window tag}:{bucket}:{HMAC of subject or organisation}`, sets
-    of HMACs of the (already pseudonymous) child, with a `:warned` flag beside each;
+    of HMACs of the (already pseudonymous) child, with `:warned` and `:exceeded` flags
+    beside each (so each window warns, and alerts its refusal, once per bucket);
     the HMAC key is derived from `secret`.
 
     Alerts name the subject by `pseudonym` (pass the one the logs use, so the privacy
@@ -124,8 +125,9 @@ class Budgets:
                      child: str, request_id: str, purpose: str | None = None) -> Charge:
         """Count `child` (a keyed pseudonym) for `subject` and `organisation`.
 
-        Raises `AccessBudgetExceededError` (after a "budget_exceeded" alert) when the
-        child is new to a window that is full; nothing is then counted anywhere.
+        Raises `AccessBudgetExceededError` when the child is new to a window that is
+        full; nothing is then counted anywhere. The first refusal of a window's bucket
+        (per subject or organisation) alerts "budget_exceeded"; later ones do not.
         """
         now = self._clock()
         slots = self._slots(subject, organisation, limits_for(self._settings, roles), now)
@@ -143,8 +145,12 @@ class Budgets:
                              baseline=round(outcome.baseline, 1),
                              ratio=self._settings.baseline_ratio)
         if not outcome.accepted:
-            await facts.emit("budget_exceeded", marked[0].window,
-                             full=",".join(s.window.name for s in marked))
+            # One alert per window and owner per bucket: the refusals after it are
+            # audited and counted, but would only repeat what the officer knows.
+            first = [s for s, due in zip(slots, outcome.exceeded, strict=True) if due]
+            if first:
+                await facts.emit("budget_exceeded", first[0].window,
+                                 full=",".join(s.window.name for s in marked))
             BUDGET_REFUSALS.labels(marked[0].window.name).inc()
             raise AccessBudgetExceededError(
                 f"Access budget exceeded: distinct children {marked[0].window.description}.",
@@ -193,7 +199,7 @@ class Budgets:
                      baseline: tuple[str, list[float | int]] | None) -> Outcome:
         if self._redis is None or self._script is None or self._backoff.down:
             return self._locally(slots, member, now)
-        keys = [k for s in slots for k in (s.key, f"{s.key}:warned")]
+        keys = [k for s in slots for k in (s.key, f"{s.key}:warned", f"{s.key}:exceeded")]
         args: list[str | float | int] = [
             member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))]
         if baseline is not None and len(slots) == len(WINDOWS):

@@ -80,6 +80,8 @@ class Outcome:
     """The organisation's hourly count first departed from its baseline with this charge."""
     baseline: float = 0.0
     """The organisation's baseline (mean distinct children in its earlier active hours)."""
+    exceeded: tuple[bool, ...] = ()
+    """Refused: the full windows refused for the first time in their bucket (these alert)."""
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any], windows: int) -> Outcome:
@@ -88,9 +90,10 @@ class Outcome:
         extra = values[end:end + 2]
         return cls(accepted=values[0] == 1, used=tuple(values[1:end:3]),
                    added=tuple(v == 1 for v in values[2:end:3]),
-                   marked=tuple(v == 1 for v in values[3:end:3]),
+                   marked=tuple(v >= 1 for v in values[3:end:3]),
                    unusual=bool(extra) and extra[0] == 1,
-                   baseline=extra[1] / 100 if extra else 0.0)
+                   baseline=extra[1] / 100 if extra else 0.0,
+                   exceeded=tuple(v == 2 for v in values[3:end:3]))
 
 
 class LocalWindows:
@@ -151,7 +154,7 @@ class LocalWindows:
         used = [len(members) for members in sets]
         full = [f and u + 1 > s.limit for f, u, s in zip(fresh, used, slots, strict=True)]
         if any(full):
-            return Outcome(False, tuple(used), (False,) * len(slots), tuple(full))
+            return self._refuse(slots, used, full, now)
         marked = []
         for slot, is_fresh, members in zip(slots, fresh, sets, strict=True):
             if is_fresh:
@@ -165,6 +168,21 @@ class LocalWindows:
         if any(fresh) or any(marked):
             self._save()
         return Outcome(True, tuple(len(m) for m in sets), tuple(fresh), tuple(marked))
+
+    def _refuse(self, slots: Sequence[Slot], used: list[int], full: list[bool],
+                now: float) -> Outcome:
+        """A refusal: each full window's "exceeded" flag is set once per bucket."""
+        first = []
+        for slot, is_full in zip(slots, full, strict=True):
+            flag = f"{slot.key}:exceeded"
+            due = is_full and flag not in self._flags
+            if due:
+                self._flags[flag] = now + slot.ttl
+            first.append(due)
+        if any(first):
+            self._save()
+        return Outcome(False, tuple(used), (False,) * len(slots), tuple(full),
+                       exceeded=tuple(first))
 
     def _prune(self, now: float) -> None:
         if now < self._next_prune:

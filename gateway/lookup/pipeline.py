@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from strawberry.dataloader import DataLoader
 
+from gateway.accountability.disclosure import SubjectAccess
 from gateway.accountability.notes import ChildAccess
 from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.errors import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from gateway.core.merge import Merged
     from gateway.core.policy import ChildState, Decision, Scope
     from gateway.crypto.ids import ChildIdCodec
+    from gateway.lookup.challenges import Challenges
     from gateway.lookup.search import ExactSearch, SearchTerms
     from gateway.lookup.sources import ChildSources, SourceProvider, Sources
 
@@ -77,6 +79,10 @@ class LookupServices:
     charge: BudgetCharger
     access_history: AccessHistory
     case_references: CaseReferenceRule = field(default_factory=CaseReferenceRule)
+    subject_access: SubjectAccess = field(default_factory=SubjectAccess)
+    """What `accessReport` keeps from a `subject.self` caller, and the clock it uses."""
+    challenges: Challenges | None = None
+    """Challenges to released values (None: the gateway takes none, as in unit tests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,7 @@ class Lookup:
             note.outcome = "not_found"
             raise NotFoundError
         note.shielded = state.shielded
+        note.protection = state.facts.protection
         return ChildRelease(child_id, state, decide(access, state), sources, note)
 
     async def find(self, terms: SearchTerms, purpose: str,

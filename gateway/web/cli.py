@@ -1,4 +1,5 @@
-"""The `contactpoint` command: serve, demo, dev-token, audit, connector check, config check."""
+"""The `contactpoint` command: serve, demo, dev-token, audit, alerts digest, connector check,
+config check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 from gateway.accountability.audit.commands import add_audit_parser
+from gateway.accountability.digest_command import add_alerts_parser
 from gateway.settings import ConfigError, check_production, load_settings
 from gateway.web.connector_cli import add_connector_parser
 
@@ -167,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
                             "created, mode 0600, if missing")
     token.set_defaults(run=_dev_token)
     add_audit_parser(commands)
+    add_alerts_parser(commands)
     add_connector_parser(commands)
     config = commands.add_parser("config", help="check a configuration without starting")
     config_actions = config.add_subparsers(dest="config_command", required=True)

@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from connectors.registry import resolve_manifests
-from gateway.accountability.audit import open_audit_log
+from gateway.accountability.audit import open_audit_log, open_store
+from gateway.accountability.digest import Digester, DigestSchedule, DigestTally
+from gateway.accountability.disclosure import SubjectAccess
+from gateway.accountability.notifications import OUTBOX_KIND, Notifications, NotificationSender
+from gateway.accountability.outbox import Outbox
 from gateway.accountability.recorder import Accountability
 from gateway.accountability.refusals import Refusals
 from gateway.alerts import open_alert_sink
@@ -27,6 +31,8 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.limits.budgets import Budgets
 from gateway.limits.charger import ChildCharger
 from gateway.limits.ratelimit import RateLimiter
+from gateway.lookup.challenges import CHALLENGE_KIND, Challenges
+from gateway.lookup.endpoints import RegistryEndpoints
 from gateway.lookup.pipeline import LookupServices
 from gateway.lookup.registry import Registry
 from gateway.lookup.sources import SourceProvider
@@ -82,6 +88,12 @@ class Runtime:
     refusals: Refusals
     documents: Documents
     """Which documents run: the trusted manifest (parsed and validated at start), APQ."""
+    outbox: Outbox
+    """Messages to other systems, committed before the request answers, retried until
+    acknowledged (senders register with `outbox.handle`)."""
+    digester: Digester | None = None
+    """Builds and sends the organisations' daily digests (None: `alerts.digest` is off
+    or there is no audit log to count)."""
 
     @property
     def registry(self) -> Registry:
@@ -114,7 +126,8 @@ def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules
 
 
 def _services(settings: Settings, registry: Registry, store: CacheStore,
-              accountability: Accountability, budgets: Budgets) -> LookupServices:
+              accountability: Accountability, budgets: Budgets,
+              challenges: Challenges | None = None) -> LookupServices:
     sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
     sources = SourceProvider(registry, store, sealer, london_today)
     return LookupServices(
@@ -124,7 +137,25 @@ def _services(settings: Settings, registry: Registry, store: CacheStore,
         purposes=purpose_table(settings), charge=ChildCharger(budgets, accountability.child),
         access_history=accountability.history,
         case_references=CaseReferenceRule(settings.case_references.pattern,
-                                          settings.case_references.description))
+                                          settings.case_references.description),
+        subject_access=SubjectAccess(settings.subject_access), challenges=challenges)
+
+
+def _outbox(settings: Settings) -> Outbox:
+    config = settings.outbox
+    secret = (config.secret or settings.audit.pseudonym_secret).get_secret_value()
+    return Outbox(config.sqlite_path, secret, poll_seconds=config.poll_seconds,
+                  max_backoff_seconds=config.max_backoff_seconds)
+
+
+def _notify_councils(settings: Settings, outbox: Outbox, accountability: Accountability,
+                     registry: Registry, pseudonym: Pseudonymiser) -> None:
+    """Releases of protected children tell their responsible authority (CP-IS style)."""
+    endpoints = RegistryEndpoints(registry)
+    outbox.handle(OUTBOX_KIND, NotificationSender(endpoints))
+    accountability.notifications = Notifications(
+        outbox, settings.notifications, settings.audit.pseudonym_secret.get_secret_value(),
+        accountability.child, accountability.alerts, endpoints, pseudonym)
 
 
 @asynccontextmanager
@@ -151,10 +182,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         jwks = JwksCache(settings.auth)
         stack.push_async_callback(jwks.close)
         pseudonym = Pseudonymiser(settings.ids.secret.get_secret_value())
-        alerts = open_alert_sink(settings.alerts, pseudonym)
-        stack.push_async_callback(alerts.close)
+        alerts = DigestTally(open_alert_sink(settings.alerts, pseudonym), client,
+                             cache.key_prefix, cache.secret.get_secret_value())
+        stack.push_async_callback(alerts.close)  # flushes the digest's counts
         audit = await open_audit_log(settings.audit)
         stack.push_async_callback(audit.close)
+        digester = None
+        if settings.alerts.digest and settings.audit.store != "none":
+            digest_store = open_store(settings.audit, read_only=True)
+            stack.push_async_callback(digest_store.close)
+            digester = Digester(digest_store, alerts, client)
+            digests = DigestSchedule(digester, alerts, settings.alerts.digest_at)
+            digests.start()
+            stack.push_async_callback(digests.close)
         secret = cache.secret.get_secret_value()
         budgets = Budgets(settings.budgets, client, cache.key_prefix, secret, alerts,
                           pseudonym=pseudonym, retry_seconds=cache.redis_retry_seconds)
@@ -165,6 +205,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                             overall=settings.audit.refusals_per_minute)
         refusals.start()
         stack.push_async_callback(refusals.close)  # before the audit log closes
+        outbox = _outbox(settings)
+        challenges = Challenges(outbox, registry, settings.ids.secret.get_secret_value(),
+                                accountability.history, accountability.record)
+        outbox.handle(CHALLENGE_KIND, challenges.deliver)
+        outbox.start()  # after the connectors exist; closed (and drained briefly) before them
+        stack.push_async_callback(outbox.close)
+        _notify_councils(settings, outbox, accountability, registry, pseudonym)
         yield Runtime(
             settings=settings,
             schema=schema,
@@ -173,8 +220,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 replay=ProofReplayCache(client, cache.key_prefix,
                                         retry_seconds=cache.redis_retry_seconds)),
             jwks=jwks, store=store, registrations=registrations,
-            services=_services(settings, registry, store, accountability, budgets),
+            services=_services(settings, registry, store, accountability, budgets, challenges),
             pseudonym=pseudonym, accountability=accountability, budgets=budgets,
             rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                      retry_seconds=cache.redis_retry_seconds),
-            refusals=refusals, documents=documents)
+            refusals=refusals, documents=documents, outbox=outbox, digester=digester)

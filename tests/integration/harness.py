@@ -118,6 +118,7 @@ async def running_gateway(sims: Any, jwks: Any, key: Any, **overrides: Any) -> A
         tree = settings_tree(sims.urls(), jwks.url, **overrides)
         tree["audit"].setdefault("sqlite_path", str(Path(folder) / "audit.db"))
         tree["audit"].setdefault("checkpoint_file", str(Path(folder) / "checkpoints.jsonl"))
+        tree.setdefault("outbox", {}).setdefault("sqlite_path", str(Path(folder) / "outbox.db"))
         if tree["alerts"]["path"] == "alerts.jsonl":
             tree["alerts"]["path"] = str(Path(folder) / "alerts.jsonl")
         async with _serving(build_settings(tree), sims, key) as gateway:

@@ -97,7 +97,7 @@ async def test_access_report_for_the_data_protection_officer(store_gateway):
 
 async def test_access_report_for_the_child_itself(gateway):
     nhs = gateway.fixtures["ordinary"]
-    await gateway.child("ordinary")
+    await gateway.child("ordinary", purpose="HEALTH_CARE")  # SAFEGUARDING would be withheld
     own = gateway.token("subject.self", subject_nhs_number=nhs)
     body = await gateway.gql(REPORT, {"n": nhs}, token=own)
     assert len(body["data"]["accessReport"]) == 1

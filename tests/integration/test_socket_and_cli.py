@@ -101,7 +101,8 @@ def test_demo_fixtures_json():
     fixtures = json.loads(result.stdout)
     assert set(fixtures) == {"ordinary", "shielded", "sensitive_consented",
                              "sensitive_unconsented", "adult_no_consent", "adult_consented",
-                             "school_only", "multi_service"}
+                             "school_only", "protection_plan", "looked_after",
+                             "multi_service"}
     assert all(n.startswith("999") and len(n) == 10 for n in fixtures.values())
 
 

@@ -194,8 +194,44 @@ async def test_concurrent_charges_warn_once(make, sink):
     results = await asyncio.gather(*(charge(budgets, f"c{i}") for i in range(15)),
                                    return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 10
-    assert sorted(sink.kinds()) == [("budget_exceeded", "subject_hour")] * 5 + [
-        ("budget_warning", "subject_hour")]
+    assert sorted(sink.kinds()) == [("budget_exceeded", "subject_hour"),
+                                    ("budget_warning", "subject_hour")]
+
+
+@pytest.mark.parametrize("redis_alive", [True, False], ids=["redis", "redis-down"])
+async def test_budget_exceeded_alerts_once_per_window_not_per_refusal(make, dead_redis, sink,
+                                                                      clock, redis_alive):
+    budgets = make(settings(hour=3, day=50), **({} if redis_alive else {"redis": dead_redis}))
+    await charge_many(budgets, ["c1", "c2", "c3"])
+    for n in range(10):
+        with pytest.raises(AccessBudgetExceededError):   # every refusal is still a 429
+            await charge(budgets, f"over-{n}")
+    assert [k for k in sink.kinds() if k[0] == "budget_exceeded"] == [
+        ("budget_exceeded", "subject_hour")]
+    clock.next_hour()
+    await charge_many(budgets, ["d1", "d2", "d3"])
+    for n in range(10):
+        with pytest.raises(AccessBudgetExceededError):
+            await charge(budgets, f"more-{n}")
+    assert [k for k in sink.kinds() if k[0] == "budget_exceeded"] == [
+        ("budget_exceeded", "subject_hour")] * 2
+
+
+async def test_each_subject_and_the_organisation_alert_their_own_refusal(make, sink):
+    budgets = make(settings(hour=2, org_hour=3))
+    await charge_many(budgets, ["a1", "a2"], subject="a@org.example")
+    for n in range(3):
+        with pytest.raises(AccessBudgetExceededError):
+            await charge(budgets, f"a-over-{n}", subject="a@org.example")
+    await charge(budgets, "b1", subject="b@org.example")          # the organisation's third
+    for n in range(3):
+        with pytest.raises(AccessBudgetExceededError):
+            await charge(budgets, f"b-over-{n}", subject="b@org.example")
+    exceeded = [(a.kind, a.detail["budget"], a.subject) for a in sink.alerts
+                if a.kind == "budget_exceeded"]
+    assert exceeded == [("budget_exceeded", "subject_hour", Pseudonymiser(SECRET)("a@org.example")),
+                        ("budget_exceeded", "organisation_hour",
+                         Pseudonymiser(SECRET)("b@org.example"))]
 
 
 async def test_redis_holds_no_subject_organisation_or_child_in_clear(make, redis_client,

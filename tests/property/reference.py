@@ -13,7 +13,9 @@ The rules, as implemented below:
   sources (and findChildren); contact: address, carers (and each carer's
   address); education: education; health: primaryCare; services: services
   (non-sensitive) and each service's contact; sensitive: sensitive services
-  that have recorded consent; shielded: location fields of a shielded child.
+  that have recorded consent; shielded: location fields of a shielded child;
+  protection: protection (a location field; SAFEGUARDING, HEALTH_CARE and
+  SOCIAL_CARE only), stated by the council.
   `Child.id` and `__typename` need nothing.
 - Location fields (README "Shielding"): address, carers IN FULL (a carer's
   name, relationship or phone leads to the child as surely as an address),
@@ -33,6 +35,11 @@ The rules, as implemented below:
 - Values: every system answers; identity fields from the first of gp,
   school, council that states them; practice from GP; school and carers from
   the school; shielding, retention and services from the council.
+- `accessReport` (README "Who looked at my child?", `report_entries` below):
+  the child's releases newest first, neither refusals, empty releases nor
+  reads of the report; a SAFEGUARDING release younger than 183 days is left
+  out for `subject.self` (the limit counting only what is shown) and marked
+  for `audit.read`, who alone may ask for the marks (else FORBIDDEN).
 """
 
 from __future__ import annotations
@@ -73,17 +80,18 @@ HEALTH = "child.health.read"
 SERVICES = "child.services.read"
 SENSITIVE = "child.sensitive.read"
 SHIELDED = "child.shielded.read"
-ALL_SCOPES = (IDENTITY, CONTACT, EDUCATION, HEALTH, SERVICES, SENSITIVE, SHIELDED)
+PROTECTION = "child.protection.read"
+ALL_SCOPES = (IDENTITY, CONTACT, EDUCATION, HEALTH, SERVICES, SENSITIVE, SHIELDED, PROTECTION)
 CHILD_SCOPES = (IDENTITY, CONTACT, EDUCATION, HEALTH, SERVICES)
 
 _ALL = frozenset(ALL_SCOPES)
 PERMITTED: dict[str, frozenset[str]] = {
     "SAFEGUARDING": _ALL,
     "HEALTH_CARE": _ALL,
-    "EARLY_HELP": _ALL - {SENSITIVE},
+    "EARLY_HELP": _ALL - {SENSITIVE, PROTECTION},
     "SOCIAL_CARE": _ALL - {SENSITIVE},
-    "EDUCATION": _ALL - {HEALTH, SENSITIVE},
-    "YOUTH_JUSTICE": _ALL - {HEALTH, SENSITIVE},
+    "EDUCATION": _ALL - {HEALTH, SENSITIVE, PROTECTION},
+    "YOUTH_JUSTICE": _ALL - {HEALTH, SENSITIVE, PROTECTION},
 }
 
 
@@ -107,6 +115,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("Child", "education"): Rule(EDUCATION, location=True),
     ("Child", "primaryCare"): Rule(HEALTH, location=True),
     ("Child", "services"): Rule(SERVICES),
+    ("Child", "protection"): Rule(PROTECTION, location=True),
     ("Carer", "address"): Rule(CONTACT, location=True),
     ("Service", "contact"): Rule(SERVICES, location=True),
 }
@@ -114,7 +123,7 @@ SYSTEMS = ("gp", "school", "council", "youth_justice")
 # README (merging): single values from the first system in order, lists the union of all
 # systems' items (here each list has one system); provenance lists released fields only.
 PROVENANCE_ORDER = ("name", "dateOfBirth", "gender", "address", "education", "primaryCare",
-                    "carers", "services")
+                    "protection", "carers", "services")
 ADULT = 18
 
 
@@ -193,9 +202,13 @@ def system_view(child: Record, system: str) -> dict[str, Any] | None:
     council = child.council
     services = [({"kind": s.kind, "name": s.name, "sensitive": s.sensitive,
                   "contact": s.contact}, s.consent_recorded) for s in council.involvements]
+    status = child.protection
+    protection = {"childProtectionPlan": bool(status and status.child_protection_plan),
+                  "lookedAfter": bool(status and status.looked_after),
+                  "responsibleAuthority": status.responsible_authority if status else None}
     return {"name": name, "dateOfBirth": born, "address": _place(child.home),
             "services": services, "shielded": council.shielded,
-            "retention": council.retention_consent}
+            "retention": council.retention_consent, "protection": protection}
 
 
 @dataclass(frozen=True)
@@ -266,7 +279,9 @@ def personal_strings(child: Record) -> set[str]:
     for system in SYSTEMS:
         view = system_view(child, system)
         if view is not None:
-            values |= leaf_strings({k: v for k, v in view.items() if k != "services"})
+            # The responsible authority names a council, as connector names do: not personal.
+            values |= leaf_strings({k: v for k, v in view.items()
+                                    if k not in ("services", "protection")})
             values |= leaf_strings([s for s, _ in view.get("services", [])])
     values |= {"".join(v.split()) for v in values if _looks_like_postcode(v)}
     return values
@@ -640,3 +655,63 @@ def check_data(actual: Any, expected: Any, *, warm: bool, path: str = "data") ->
     assert type(actual) is type(expected), (path, actual, expected)
     assert actual == expected, (path, actual, expected)
 
+
+
+# ------------------------------------------------------------------ accessReport
+
+# README "Who looked at my child?": withheld from the subject, by default.
+REPORT_WITHHELD_PURPOSES = frozenset({"SAFEGUARDING"})
+REPORT_WITHHOLD_PERIOD = dt.timedelta(days=183)
+# README "The policy table": the group of fields each released field belongs to.
+REPORT_GROUPS = {"Child.name": "identity", "Child.nhsNumber": "identity",
+                 "Child.address": "contact", "Child.carers": "contact",
+                 "Child.education": "education", "Child.primaryCare": "health",
+                 "Child.services": "services", "Child.protection": "protection"}
+REPORT_GROUP_ORDER = ("identity", "contact", "education", "health", "services", "protection")
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One event of a child's audit log, as the property writes it (oldest first)."""
+
+    at: dt.datetime
+    action: str
+    outcome: str
+    purpose: str | None
+    organisation: str | None
+    released: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """What the reference expects of one `AccessRecord`."""
+
+    at: dt.datetime
+    organisation: str | None
+    purpose: str | None
+    fields: list[str]
+    withheld: str | None
+
+
+def report_withheld(entry: Logged, now: dt.datetime) -> str | None:
+    """Why the subject is not shown this release (None: shown)."""
+    if entry.purpose in REPORT_WITHHELD_PURPOSES and now - entry.at < REPORT_WITHHOLD_PERIOD:
+        return f"{entry.purpose} within {REPORT_WITHHOLD_PERIOD.days} days"
+    return None
+
+
+def report_entries(log: list[Logged], *, subject: bool, now: dt.datetime,
+                   limit: int) -> list[ReportEntry]:
+    """The report a subject (or the DPO) must get for `log`: newest first, at most `limit`."""
+    entries = []
+    for entry in reversed(log):
+        if (entry.outcome != "released" or not entry.released
+                or entry.action == "access_report.read"):
+            continue
+        withheld = report_withheld(entry, now)
+        if subject and withheld is not None:
+            continue
+        groups = {REPORT_GROUPS[key] for key in entry.released if key in REPORT_GROUPS}
+        entries.append(ReportEntry(entry.at, entry.organisation, entry.purpose,
+                                   [g for g in REPORT_GROUP_ORDER if g in groups], withheld))
+    return entries[:limit]

@@ -26,6 +26,7 @@ relationships), which the `data` comparison covers.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import currently_in_test_context, event
 
+from gateway.accountability.audit import AuditEvent, child_pseudonym
 from tests.property.documents import (
     FIXTURES,
     Document,
@@ -50,12 +52,16 @@ from tests.property.reference import (
     ALL_SCOPES,
     Expected,
     FromCache,
+    Logged,
+    ReportEntry,
     World,
     check_data,
     check_errors,
     expect,
     leaf_strings,
     personal_strings,
+    report_entries,
+    report_withheld,
 )
 
 if TYPE_CHECKING:
@@ -346,3 +352,90 @@ async def run_case(gateway: Any, redis: Any, caplog: pytest.LogCaptureFixture, c
     assert _comparable(bodies[0], expected_data) == _comparable(bodies[1], expected_data), (
         f"cold and warm answers differ: {bodies}{context}")
     return bodies[0]
+
+
+# ------------------------------------------------------------------ accessReport
+
+REPORT_SHOWN = "at organisation purpose fields"
+REPORT_MARKS = "withheldFromSubject withheldReason"
+_NHS_SERIAL = itertools.count()
+
+
+def fresh_nhs_number() -> str:
+    """A valid test-range NHS number no earlier example (or replay while shrinking) used."""
+    while True:
+        digits = f"9998{next(_NHS_SERIAL) % 100_000:05d}"
+        check = 11 - sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11
+        if check != 10:
+            return digits + str(0 if check == 11 else check)
+
+
+@dataclass(frozen=True)
+class ReportCase:
+    """A child's generated audit log (oldest first, ages in days) and the report asked for."""
+
+    log: tuple[tuple[float, str, str, str | None, str | None, tuple[str, ...]], ...]
+    limit: int
+    subject_asks_marks: bool
+
+
+async def _write_log(gateway: Any, nhs: str, log: list[Logged]) -> None:
+    secret = gateway.settings.audit.pseudonym_secret.get_secret_value()
+    await gateway.runtime.accountability.audit.record([AuditEvent(
+        at=e.at, request_id=f"r{i}", action=e.action, outcome=e.outcome, subject="user-1",
+        organisation=e.organisation, client_id="client-a", purpose=e.purpose,
+        case_reference="CS/1", child=child_pseudonym(secret, nhs), released=e.released)
+        for i, e in enumerate(log)])
+
+
+async def _report(gateway: Any, nhs: str, selection: str, token: str) -> dict[str, Any]:
+    response = await gateway.post({"query": "query($n: String!) { accessReport(nhsNumber: $n) "
+                                            f"{{ {selection} }} }}", "variables": {"n": nhs}},
+                                  token=token)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _as_reference(records: list[dict[str, Any]], *, marks: bool) -> list[ReportEntry | dict]:
+    return [ReportEntry(dt.datetime.fromisoformat(r["at"]), r["organisation"], r["purpose"],
+                        r["fields"], r["withheldReason"]) if marks else
+            {**r, "at": dt.datetime.fromisoformat(r["at"])} for r in records]
+
+
+async def run_report_case(gateway: Any, case: ReportCase) -> None:
+    """Write the log for two children, the second without what the subject may not see;
+    the subject's reports of both must be identical and equal the reference, and the
+    officer's report of the first complete, with the right marks."""
+    now = dt.datetime.now(dt.UTC)
+    log = [Logged(now - dt.timedelta(days=age), *rest) for age, *rest in case.log]
+    twin_log = [e for e in log if report_withheld(e, now) is None or e.outcome != "released"
+                or not e.released or e.action == "access_report.read"]
+    child, twin = fresh_nhs_number(), fresh_nhs_number()
+    await _write_log(gateway, child, log)
+    await _write_log(gateway, twin, twin_log)
+    selection = REPORT_SHOWN + (f" {REPORT_MARKS}" if case.subject_asks_marks else "")
+    bodies = [await _report(gateway, nhs, selection,
+                            gateway.token("subject.self", subject_nhs_number=nhs))
+              for nhs in (child, twin)]
+    assert bodies[0] == bodies[1], f"the subject can tell withheld releases exist: {bodies}"
+    expected = report_entries(log, subject=True, now=now, limit=case.limit)
+    records = bodies[0]["data"]["accessReport"]
+    shown = [{k: r[k] for k in REPORT_SHOWN.split()} for r in records]
+    assert _as_reference(shown, marks=False) == [
+        {"at": e.at, "organisation": e.organisation, "purpose": e.purpose, "fields": e.fields}
+        for e in expected]
+    errors = sorted((tuple(e["path"]), e["extensions"]["code"])
+                    for e in bodies[0].get("errors", []))
+    marks = REPORT_MARKS.split() if case.subject_asks_marks else []
+    assert errors == sorted((("accessReport", i, m), "FORBIDDEN")
+                            for i in range(len(expected)) for m in marks)
+    assert all(r.get(m, None) is None for r in records for m in marks)
+    officer = await _report(gateway, child, f"{REPORT_SHOWN} {REPORT_MARKS}",
+                            gateway.token("audit.read"))
+    assert "errors" not in officer, officer
+    complete = report_entries(log, subject=False, now=now, limit=case.limit)
+    entries = officer["data"]["accessReport"]
+    assert _as_reference(entries, marks=True) == complete
+    assert [r["withheldFromSubject"] for r in entries] == [e.withheld is not None
+                                                           for e in complete]

@@ -24,9 +24,10 @@ from resolvers.schema import public_schema
 def schema() -> GraphQLSchema:
     import strawberry
 
+    from resolvers.mutation import Mutation
     from resolvers.query import Query
 
-    return strawberry.Schema(query=Query)._schema
+    return strawberry.Schema(query=Query, mutation=Mutation)._schema
 
 
 def _named_types() -> dict[str, object]:
@@ -128,9 +129,11 @@ def test_the_sensitive_rule_names_the_purposes_that_permit_it():
 
 @pytest.mark.parametrize(("purpose", "fragment"), [
     ("SAFEGUARDING", "may use every `child.*` scope"),
-    ("EARLY_HELP", "may not use `child.sensitive.read` (fields needing it are `FORBIDDEN`)"),
-    ("EDUCATION", "may not use `child.health.read` or `child.sensitive.read` (fields needing "
-                  "them"),
+    ("EARLY_HELP", "may not use `child.sensitive.read` or `child.protection.read` (fields "
+                   "needing them are `FORBIDDEN`)"),
+    ("EDUCATION", "may not use `child.health.read`, `child.sensitive.read` or "
+                  "`child.protection.read` (fields needing them"),
+    ("HEALTH_CARE", "may use every `child.*` scope"),
 ])
 def test_purpose_values_are_described_from_the_purpose_table(purpose, fragment):
     assert fragment in purpose_value(purpose)

@@ -46,7 +46,7 @@ def test_forbidden_names_the_missing_scope():
     (ALL - {Scope.SHIELDED}, True,
      {"Child.address": "SHIELDED", "Child.carers": "SHIELDED", "Carer.address": "SHIELDED",
       "Child.education": "SHIELDED", "Child.primaryCare": "SHIELDED",
-      "Service.contact": "SHIELDED"}),
+      "Service.contact": "SHIELDED", "Child.protection": "SHIELDED"}),
     (ALL, True, {}),
     (ALL - {Scope.SHIELDED}, False, {}),
 ])
@@ -112,7 +112,7 @@ def test_eighteenth_birthday_rule(born, consent, servable):
 
 
 SHIELDED_PATHS = {"Child.address", "Child.carers", "Carer.address", "Child.education",
-                  "Child.primaryCare", "Service.contact"}
+                  "Child.primaryCare", "Service.contact", "Child.protection"}
 
 
 @pytest.mark.parametrize(("case", "purpose", "revealed"), [
@@ -130,9 +130,9 @@ def test_revealing_a_shielded_child_needs_scope_and_case_reference(case, purpose
 @pytest.mark.parametrize(("purpose", "forbidden"), [
     ("SAFEGUARDING", set()),
     ("HEALTH_CARE", set()),
-    ("EDUCATION", {"Child.primaryCare"}),
-    ("YOUTH_JUSTICE", {"Child.primaryCare"}),
-    ("EARLY_HELP", set()),
+    ("EDUCATION", {"Child.primaryCare", "Child.protection"}),
+    ("YOUTH_JUSTICE", {"Child.primaryCare", "Child.protection"}),
+    ("EARLY_HELP", {"Child.protection"}),
     ("SOCIAL_CARE", set()),
     ("NOT_A_PURPOSE", set(GUARDED)),
 ])

@@ -5,6 +5,7 @@ from pathlib import Path
 from graphql import GraphQLObjectType, GraphQLSchema, Node, Visitor, parse, print_ast, visit
 
 from gateway.core.policy import FIELD_POLICY
+from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.schema import public_schema
 
@@ -12,7 +13,7 @@ from resolvers.schema import public_schema
 def graphql_schema() -> GraphQLSchema:
     import strawberry
 
-    return strawberry.Schema(query=Query)._schema
+    return strawberry.Schema(query=Query, mutation=Mutation)._schema
 
 SCHEMA_FILE = Path(__file__).parents[2] / "schema.graphql"
 

@@ -21,12 +21,16 @@ __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "en
            "format_at", "parse_at"]
 
 ACTIONS = frozenset({"child.read", "children.search", "access_report.read",
-                     "authentication", "request", "connector.register", "connector.remove"})
+                     "authentication", "request", "connector.register", "connector.remove",
+                     "challenge.create"})
 """`authentication` and `request` record refusals before any child is looked up: a token
 refused, or an authenticated request refused whole (rate limit, malformed document).
 `connector.register` and `connector.remove` record a change to the systems in service
 (outcome `applied`, the system in `sources`, its authority and manifest version in
-`reason`) or its refusal (the one-line reason); they name no child."""
+`reason`) or its refusal (the one-line reason); they name no child.
+`challenge.create` records a challenge to one released value: the field's policy key in
+`released`, the system it was routed to in `sources`, outcome `applied` (committed to the
+outbox; not a release, so no access report lists it) or a refusal. Never the reason."""
 OUTCOMES = frozenset({"released", "refused", "not_found", "upstream_unavailable",
                       "budget_exceeded", "rate_limited", "bad_request", "applied"})
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

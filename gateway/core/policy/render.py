@@ -14,7 +14,7 @@ def markdown_fields() -> str:
     for key, rule in FIELD_POLICY.items():
         if rule.inherit:
             continue
-        scopes = " or ".join(f"`{s.value}`" for s in rule.scopes) or "(no scope: echoes the id)"
+        scopes = " or ".join(f"`{s.value}`" for s in rule.scopes) or "(no scope of its own)"
         lines.append(f"| `{key}` | {scopes} | {'yes' if rule.reveals_location else ''} | "
                      f"{'yes' if rule.sensitive else ''} |")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ class Scope(StrEnum):
     SERVICES = "child.services.read"
     SENSITIVE = "child.sensitive.read"
     SHIELDED = "child.shielded.read"
+    PROTECTION = "child.protection.read"
     AUDIT_READ = "audit.read"
     SUBJECT_SELF = "subject.self"
 

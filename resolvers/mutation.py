@@ -65,7 +65,6 @@ class Mutation:
     @strawberry.field(description=d.describe("Mutation.challenge"))
     async def challenge(
             self, info: Info[RequestContext, None],
-            child_id: Annotated[strawberry.ID, strawberry.argument(description=d.CHILD_ID)],
             purpose: Annotated[Purpose, strawberry.argument(
                 description="The purpose under which the value was released to the caller.")],
             field: Annotated[str, strawberry.argument(
@@ -74,12 +73,19 @@ class Mutation:
             reason: Annotated[str, strawberry.argument(
                 description="What is believed wrong (at most 2,000 characters). Sent to the "
                 "system only; never stored by the gateway nor written to its audit log.")],
+            child_id: Annotated[strawberry.ID | None, strawberry.argument(
+                description=d.CHILD_ID + " Or give nhsNumber instead (subject.self only).")]
+            = None,
             reference: Annotated[str | None, strawberry.argument(
                 description="A reference of the caller's own, passed to the system.")] = None,
+            nhs_number: Annotated[str | None, strawberry.argument(
+                description="Instead of childId, for the child or a parent (`subject.self`): "
+                "the child's NHS number, which must be the one the token names.")] = None,
             ) -> Challenge:
         context = info.context
-        made = await _challenges(context).make(context.lookup, str(child_id), purpose.name,
-                                               field, reason, reference)
+        made = await _challenges(context).make(
+            context.lookup, None if child_id is None else str(child_id), purpose.name, field,
+            reason, reference, nhs_number)
         return Challenge(id=strawberry.ID(made.id), state=ChallengeState[made.state],
                          system=made.system, contact=made.contact, sent_at=None,
                          acknowledged_at=None, resolved_at=None)

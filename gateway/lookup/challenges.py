@@ -73,6 +73,24 @@ class Record(Protocol):
                        accesses: Sequence[ChildAccess]) -> None: ...
 
 
+
+def _child(lookup: Lookup, child_id: str | None, nhs_number: str | None) -> str | None:
+    """The challenged child: by `childId`, or for the child or a parent by NHS number.
+
+    `nhsNumber` is for `subject.self` tokens only (the child or a parent has no
+    `childId`: those come from a practitioner's search); whether it is the
+    token's own child is `_allowed`'s to decide, as for an id.
+    """
+    caller = lookup.caller
+    if (child_id is None) == (nhs_number is None):
+        raise BadUserInputError("Name the child by childId or by nhsNumber, not both.")
+    if child_id is not None:
+        return lookup.services.ids.decode(child_id, caller.client_id)
+    if Scope.SUBJECT_SELF not in caller.scopes or caller.subject_nhs_number is None:
+        raise ForbiddenError(f"nhsNumber is for the child's or a parent's own token "
+                             f"({Scope.SUBJECT_SELF.value}); practitioners use childId.")
+    return normalise_nhs_number(nhs_number or "")
+
 class ChallengesNotTakenError(GatewayError):
     """The system that supplied the value takes no challenges through the gateway."""
 
@@ -154,11 +172,10 @@ class Challenges:
             return None
         return message_id
 
-    async def make(self, lookup: Lookup, child_id: str, purpose: str, path: str,
-                   reason: str, reference: str | None) -> Made:
+    async def make(self, lookup: Lookup, child_id: str | None, purpose: str, path: str,
+                   reason: str, reference: str | None, nhs_number: str | None = None) -> Made:
         """Authorise, route and commit one challenge (audited as `challenge.create`)."""
-        caller = lookup.caller
-        nhs = lookup.services.ids.decode(child_id, caller.client_id)
+        nhs = _child(lookup, child_id, nhs_number)
         note = ChildAccess("challenge.create", purpose, None, nhs)
         note.outcome = "refused"  # until committed: an unexpected failure is no release
         try:

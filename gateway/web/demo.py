@@ -65,6 +65,7 @@ def demo_settings(urls: dict[str, str], jwks_url: str, redis_url: str | None) ->
         "alerts": {"path": "contactpoint-demo-alerts.jsonl"},
         # A council can try registering its system while the demo serves (README, step 4).
         "registry": {"dir": "contactpoint-demo-registry"},
+        "outbox": {"sqlite_path": "contactpoint-demo-outbox.db"},
         "http": {"cors_allow_loopback": True},  # a frontend on any local port may call it
         "documents": {"manifest": str(DASHBOARD_DOCUMENTS)},  # the example dashboard's
         # A frontend developer's tools (GraphiQL, codegen, the GraphQL-over-HTTP audit) send

@@ -253,3 +253,22 @@ async def test_nothing_is_sent_that_the_audit_log_does_not_show(sims, jwks, sign
         assert "AUDIT_UNAVAILABLE" in response.text
         await gateway.runtime.outbox.drain()
         assert _taken(gateway) == dict.fromkeys(SYSTEMS, 0)
+
+
+BY_NUMBER = ("mutation($n: String, $id: ID) { challenge(nhsNumber: $n, childId: $id, "
+             "purpose: SAFEGUARDING, field: \"Child.primaryCare\", reason: \"Wrong surgery\") "
+             "{ system state } }")
+
+
+async def test_the_child_or_parent_may_name_the_child_by_nhs_number(gateway):
+    """A child or parent has no childId (those come from a practitioner's search)."""
+    nhs = gateway.fixtures["ordinary"]
+    own = gateway.token("subject.self", subject_nhs_number=nhs)
+    made = await gateway.gql(BY_NUMBER, {"n": nhs}, token=own)
+    assert made["data"]["challenge"] == {"system": "gp", "state": "PENDING"}
+    other = await gateway.gql(BY_NUMBER, {"n": gateway.fixtures["shielded"]}, token=own)
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    practitioner = await gateway.gql(BY_NUMBER, {"n": nhs})
+    assert practitioner["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    both = await gateway.gql(BY_NUMBER, {"n": nhs, "id": gateway.id_for(nhs)}, token=own)
+    assert both["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -86,7 +86,8 @@ async def served(sims, jwks, signing_key, tmp_path):
         limits={"header_read_seconds": HEAD, "body_read_seconds": BODY},
         audit={"sqlite_path": str(tmp_path / "audit.db"),
                "checkpoint_file": str(tmp_path / "checkpoints.jsonl")},
-        alerts={"path": str(tmp_path / "alerts.jsonl")}))
+        alerts={"path": str(tmp_path / "alerts.jsonl")},
+        outbox={"sqlite_path": str(tmp_path / "outbox.db")}))
     app = create_app(settings)
     recorder = Recorder(app)
     limits = settings.limits

@@ -34,7 +34,8 @@ async def test_gateway_over_a_real_socket(sims, jwks, signing_key, tmp_path):
     settings = build_settings(settings_tree(
         sims.urls(), jwks.url, audit={"sqlite_path": str(tmp_path / "audit.db"),
                                       "checkpoint_file": str(tmp_path / "checkpoints.jsonl")},
-        alerts={"path": str(tmp_path / "alerts.jsonl")}))
+        alerts={"path": str(tmp_path / "alerts.jsonl")},
+        outbox={"sqlite_path": str(tmp_path / "outbox.db")}))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))

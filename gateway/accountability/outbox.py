@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gateway.accountability.durable_sqlite import open_durable
 from gateway.crypto.keys import derive_key
 
 if TYPE_CHECKING:
@@ -163,26 +164,12 @@ class _File:
             raise OutboxError(f"outbox: {type(exc).__name__}") from exc
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
-        try:
-            _use_wal(conn)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_durable(self._path, 5.0, SCHEMA)
 
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-    if mode != "wal":
-        raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
 
 
 def _claim(kinds: list[str], lease: float, now: float, limit: int,

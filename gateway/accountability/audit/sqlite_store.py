@@ -19,6 +19,7 @@ from gateway.accountability.audit.chain import Head, Sealed, StoredEvent, encode
 from gateway.accountability.audit.checkpoints import Checkpoint
 from gateway.accountability.audit.events import decode
 from gateway.accountability.audit.store import StoreError
+from gateway.accountability.durable_sqlite import open_durable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -90,26 +91,12 @@ class _File:
         if self._read_only:
             uri = Path(self._path).resolve().as_uri() + "?mode=ro"
             return sqlite3.connect(uri, uri=True, timeout=self._timeout, isolation_level=None)
-        conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
-        try:
-            _use_wal(conn)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_durable(self._path, self._timeout, SCHEMA)
 
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-    if mode != "wal":
-        raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
 
 
 def _locked(conn: sqlite3.Connection, seal: Callable[[Head], Sealed]) -> Sealed:

@@ -28,23 +28,21 @@ import logging
 import os
 import random
 import secrets
-import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.accountability.durable_sqlite import open_durable
+from gateway.accountability.durable_sqlite import SqliteThread, open_durable
 from gateway.crypto.keys import derive_key
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Awaitable, Callable
 
 __all__ = ["Delivery", "Message", "Outbox", "OutboxError", "OutboxRetryError"]
 
-T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 
@@ -147,29 +145,8 @@ def _error_kind(exc: BaseException) -> str:
     return code if isinstance(code, str) else type(exc).__name__
 
 
-class _File:
-    """The connection and everything done with it; used only on the outbox's thread."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-
-    def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            if self._conn is None:
-                self._conn = self._open()
-            return operation(self._conn)
-        except (sqlite3.Error, OSError) as exc:
-            self.close()
-            raise OutboxError(f"outbox: {type(exc).__name__}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        return open_durable(self._path, 5.0, SCHEMA)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
+def _outbox_error(exc: BaseException) -> Exception:
+    return OutboxError(f"outbox: {type(exc).__name__}")
 
 
 def _claim(kinds: list[str], lease: float, now: float, limit: int,
@@ -198,18 +175,15 @@ class Outbox:
     def __init__(self, path: str, secret: str, *, poll_seconds: float = 1.0,
                  max_backoff_seconds: float = 300.0) -> None:
         self._aead = AESGCM(derive_key(secret, "outbox-payload"))
-        self._file = _File(path)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-sqlite")
+        self._db = SqliteThread(lambda: open_durable(path, 5.0, SCHEMA), _outbox_error,
+                                "outbox-sqlite")
+        self._call = self._db.call
         self._poll = poll_seconds
         self._max_backoff = max_backoff_seconds
         self._senders: dict[str, Callable[[Message], Awaitable[str | None]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-
-    async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._file.run, operation)
 
     async def put(self, kind: str, destination: str, payload: dict[str, Any], *,
                   dedup_key: str | None = None) -> str | None:
@@ -328,6 +302,4 @@ class Outbox:
         with contextlib.suppress(TimeoutError, OutboxError):
             async with asyncio.timeout(_CLOSE_SECONDS):
                 await self.drain()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._file.close)
-        self._thread.shutdown(wait=False)
+        await self._db.close()

@@ -8,18 +8,16 @@ recovers by itself once the file can be written again.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from gateway.accountability.audit.chain import Head, Sealed, StoredEvent, encoded
 from gateway.accountability.audit.checkpoints import Checkpoint
 from gateway.accountability.audit.events import decode
 from gateway.accountability.audit.store import StoreError
-from gateway.accountability.durable_sqlite import open_durable
+from gateway.accountability.durable_sqlite import SqliteThread, open_durable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_event (
@@ -68,35 +65,15 @@ _INSERT_EVENT = "INSERT INTO audit_event VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_CHECKPOINT = "INSERT INTO audit_checkpoint VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-class _File:
-    """The connection and everything done with it; used only on the store's thread."""
+def _opener(path: str, timeout: float, read_only: bool) -> Callable[[], sqlite3.Connection]:
+    if read_only:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        return lambda: sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    return lambda: open_durable(path, timeout, SCHEMA)
 
-    def __init__(self, path: str, timeout: float, read_only: bool) -> None:
-        self._path = path
-        self._timeout = timeout
-        self._read_only = read_only
-        self._conn: sqlite3.Connection | None = None
 
-    def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """`operation` on a (re)opened connection; a failure drops the connection."""
-        try:
-            if self._conn is None:
-                self._conn = self._open()
-            return operation(self._conn)
-        except (sqlite3.Error, OSError) as exc:
-            self.close()
-            raise StoreError(f"SQLite audit store: {exc}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        if self._read_only:
-            uri = Path(self._path).resolve().as_uri() + "?mode=ro"
-            return sqlite3.connect(uri, uri=True, timeout=self._timeout, isolation_level=None)
-        return open_durable(self._path, self._timeout, SCHEMA)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
+def _store_error(exc: BaseException) -> Exception:
+    return StoreError(f"SQLite audit store: {exc}")
 
 
 def _locked(conn: sqlite3.Connection, seal: Callable[[Head], Sealed]) -> Sealed:
@@ -169,13 +146,9 @@ class SqliteStore:
     def __init__(self, path: str, sealer: Sealer, timeout: float, *,
                  read_only: bool = False) -> None:
         self._sealer = sealer
-        self._file = _File(path, timeout, read_only)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
+        self._db = SqliteThread(_opener(path, timeout, read_only), _store_error, "audit-sqlite")
+        self._call = self._db.call
         self.transactions = 0
-
-    async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._file.run, operation)
 
     async def append(self, events: Sequence[AuditEvent]) -> list[Checkpoint]:
         checkpoints = await self._call(functools.partial(_append, self._sealer,
@@ -202,6 +175,4 @@ class SqliteStore:
         return await self._call(_read_checkpoints)
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._file.close)
-        self._thread.shutdown(wait=False)
+        await self._db.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connectors.shape import (
     ShapeError,
@@ -63,8 +63,18 @@ def read_bundle(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM,
 
     `identifier_system` is the system URI of the Patient identifier holding the NHS number.
     """
+    patients, organisations = read_bundle_fields(raw, identifier_system)
+    return [PatientRecord(SourceFacts(**fields), practice_id)
+            for fields, practice_id in patients], organisations
+
+
+def read_bundle_fields(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM,
+                       ) -> tuple[list[tuple[dict[str, Any], str | None]],
+                                  dict[str, Organisation]]:
+    """`read_bundle`, each Patient as the `SourceFacts` fields it states and its practice's id:
+    the GP connector builds each child's facts once, with the practice resolved."""
     bundle = _resource(raw, "Bundle")
-    patients: list[PatientRecord] = []
+    patients: list[tuple[dict[str, Any], str | None]] = []
     organisations: dict[str, Organisation] = {}
     for raw_entry in items(bundle.get("entry"), "Bundle.entry", optional=True):
         entry = obj(raw_entry, "Bundle.entry[]")
@@ -73,7 +83,7 @@ def read_bundle(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM,
         mode = opt_text(search.get("mode"), "Bundle.entry[].search.mode")
         kind = resource.get("resourceType")
         if kind == "Patient" and mode in (None, "match"):
-            patients.append(read_patient(resource, identifier_system))
+            patients.append(_patient_fields(resource, identifier_system))
         elif kind == "Organization":
             org_id, organisation = read_organization(resource)
             organisations[org_id] = organisation
@@ -90,18 +100,23 @@ def read_capability_statement(raw: object) -> None:
 
 def read_patient(raw: object, identifier_system: str = NHS_NUMBER_SYSTEM) -> PatientRecord:
     """A Patient resource as facts, plus the id of its general practice (if any)."""
+    fields, practice_id = _patient_fields(raw, identifier_system)
+    return PatientRecord(SourceFacts(**fields), practice_id)
+
+
+def _patient_fields(raw: object, identifier_system: str) -> tuple[dict[str, Any], str | None]:
     patient = _resource(raw, "Patient")
     gender = opt_text(patient.get("gender"), "Patient.gender")
     if gender is not None and gender not in _GENDERS:
         raise ShapeError("Patient.gender: expected a FHIR administrative gender")
-    facts = SourceFacts(
-        nhs_number=_nhs_identifier(patient.get("identifier"), identifier_system),
-        name=_name(_preferred(patient.get("name"), "Patient.name", "official")),
-        date_of_birth=_birth_date(patient.get("birthDate")),
-        gender=gender,
-        address=_address(_preferred(patient.get("address"), "Patient.address", "home")),
-    )
-    return PatientRecord(facts, _practice_id(patient.get("generalPractitioner")))
+    fields = {
+        "nhs_number": _nhs_identifier(patient.get("identifier"), identifier_system),
+        "name": _name(_preferred(patient.get("name"), "Patient.name", "official")),
+        "date_of_birth": _birth_date(patient.get("birthDate")),
+        "gender": gender,
+        "address": _address(_preferred(patient.get("address"), "Patient.address", "home")),
+    }
+    return fields, _practice_id(patient.get("generalPractitioner"))
 
 
 def read_organization(raw: object) -> tuple[str, Organisation]:

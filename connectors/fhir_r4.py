@@ -11,23 +11,22 @@ organisations, not personal data, and rarely change).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connectors.fhir import (
     FHIR_JSON,
     INCLUDE_PRACTICE,
-    read_bundle,
+    read_bundle_fields,
     read_capability_statement,
     read_organization,
 )
 from connectors.http import HttpConnector
 from connectors.manifest import FhirSpec
+from gateway.core.facts import SourceFacts
 
 if TYPE_CHECKING:
-    from connectors.fhir import PatientRecord
     from connectors.manifest import Manifest
-    from gateway.core.facts import DemographicSearch, Organisation, SourceFacts
+    from gateway.core.facts import DemographicSearch, Organisation
 
 __all__ = ["FhirR4Connector", "PracticeCache"]
 
@@ -84,18 +83,21 @@ class FhirR4Connector(HttpConnector):
             params = {**params, "_include": INCLUDE_PRACTICE}
         answer = await self._http.get_json("/Patient", params)
         with self.parsing():
-            patients, included = read_bundle(answer, self.fhir.identifier_system)
+            patients, included = read_bundle_fields(answer, self.fhir.identifier_system)
         for org_id, organisation in included.items():
             self._practices.put(org_id, organisation)
-        return [await self._with_practice(patient) for patient in patients]
+        return [await self._with_practice(fields, practice_id)
+                for fields, practice_id in patients]
 
-    async def _with_practice(self, patient: PatientRecord) -> SourceFacts:
-        if patient.practice_id is None or not self._reads_practice:
-            return patient.facts
-        practice = self._practices.get(patient.practice_id)
-        if practice is None:
-            practice = await self._read_practice(patient.practice_id)
-        return replace(patient.facts, practice=practice)
+    async def _with_practice(self, fields: dict[str, Any], practice_id: str | None,
+                             ) -> SourceFacts:
+        """The Patient's facts, built once, with its practice where this system reads it."""
+        if practice_id is not None and self._reads_practice:
+            practice = self._practices.get(practice_id)
+            if practice is None:
+                practice = await self._read_practice(practice_id)
+            fields["practice"] = practice
+        return SourceFacts(**fields)
 
     async def _read_practice(self, org_id: str) -> Organisation:
         answer = await self._http.get_json(f"/Organization/{org_id}")

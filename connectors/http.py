@@ -14,12 +14,16 @@ and cache TTL from the manifest, client, `close`, and the conversion of
 from __future__ import annotations
 
 import abc
+import codecs
 import contextlib
 import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, ClassVar
 
 import aiohttp
+import orjson
+from aiohttp import hdrs
+from yarl import URL
 
 from connectors.errors import (
     ConnectorConnectionError,
@@ -27,6 +31,7 @@ from connectors.errors import (
     ConnectorResponseError,
     ConnectorTimeoutError,
 )
+from connectors.resilience.timeout import ends_within
 from connectors.shape import ShapeError
 from connectors.upstream_auth import build_upstream_auth
 
@@ -41,6 +46,14 @@ __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 USER_AGENT = "contactpoint-gateway/0.1"
+
+_MAX_CACHED_URLS = 64
+"""Parsed URLs kept per client: the first paths asked for (lookup, search, health; a GP's
+practice reads past that many are parsed each time)."""
+
+_NO_TIMEOUT = aiohttp.ClientTimeout()
+"""A request's own timer when the call's deadline (`connectors.resilience.timeout`) ends
+first: one deadline per call, not two timers racing."""
 
 
 class HttpClient:
@@ -57,6 +70,8 @@ class HttpClient:
                  max_body_bytes: int = MAX_BODY_BYTES, auth: UpstreamAuth | None = None) -> None:
         self._connector = connector
         self._base = base_url.rstrip("/")
+        self._urls: dict[str, URL] = {}
+        self._timeout_seconds = timeout_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_connections = max_connections
         self._headers = {"Accept": accept, "User-Agent": USER_AGENT}
@@ -82,7 +97,10 @@ class HttpClient:
     async def _request(self, path: str, params: Mapping[str, str] | None,
                        post: tuple[bytes, dict[str, str]] | None) -> object:
         try:
-            status, content_type, body = await self._exchange(path, params, post)
+            if self._auth is None:
+                status, content_type, body = await self._send(path, params, None, post)
+            else:
+                status, content_type, body = await self._exchange(path, params, post)
         except TimeoutError as exc:
             raise ConnectorTimeoutError(self._connector, "no answer within the timeout") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -120,8 +138,7 @@ class HttpClient:
     async def _exchange(self, path: str, params: Mapping[str, str] | None,
                         post: tuple[bytes, dict[str, str]] | None = None,
                         ) -> tuple[int, str, bytes]:
-        if self._auth is None:
-            return await self._send(path, params, None, post)
+        assert self._auth is not None  # noqa: S101 -- without auth, `_request` calls `_send`
         sent = await self._auth.headers()
         answer = await self._send(path, params, sent, post)
         # Refused: the credentials may have been revoked or expired early; one retry
@@ -134,30 +151,58 @@ class HttpClient:
                     headers: Mapping[str, str] | None,
                     post: tuple[bytes, dict[str, str]] | None = None) -> tuple[int, str, bytes]:
         session = self._client()
+        url = self._urls.get(path)
+        if url is None:
+            url = self._url(path)
+        # Inside a call's deadline that ends before this client's own timeout would, the
+        # deadline alone bounds the request: aiohttp's timer could never fire first.
+        timeout = _NO_TIMEOUT if ends_within(self._timeout_seconds) else self._timeout
         if post is None:
-            call = session.get(self._base + path, params=params, headers=headers,
-                               allow_redirects=False)
+            call = session.get(url, params=params, headers=headers, allow_redirects=False,
+                               timeout=timeout)
         else:
             data, extra = post
-            call = session.post(self._base + path, data=data, allow_redirects=False,
+            call = session.post(url, data=data, allow_redirects=False, timeout=timeout,
                                 headers={**(headers or {}), **extra,
                                          "Content-Type": "application/json"})
         async with call as response:
-            if (response.content_length or 0) > self._max_body:
+            length = response.content_length
+            if (length or 0) > self._max_body:
                 raise ConnectorProtocolError(self._connector, "answer too large")
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > self._max_body:
-                    raise ConnectorProtocolError(self._connector, "answer too large")
-            return response.status, response.content_type, bytes(body)
+            headers = response.headers
+            if length is not None and hdrs.CONTENT_ENCODING not in headers \
+                    and hdrs.TRANSFER_ENCODING not in headers:
+                # Its length is announced, checked, and aiohttp reads no byte past it (nor
+                # inflates it): one read.
+                body = await response.content.read()
+            else:
+                body = await self._bounded_body(response)
+            return response.status, response.content_type, body
+
+    async def _bounded_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body of an answer of unannounced (or encoded) length, cut off past the limit."""
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self._max_body:
+                raise ConnectorProtocolError(self._connector, "answer too large")
+        return bytes(body)
+
+    def _url(self, path: str) -> URL:
+        """The URL of `path` on this system, parsed once (paths are few: lookups, health)."""
+        url = URL(self._base + path)
+        if len(self._urls) < _MAX_CACHED_URLS:
+            self._urls[path] = url
+        return url
 
     def _decode(self, content_type: str, body: bytes) -> object:
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise ConnectorProtocolError(self._connector, "answer is not JSON")
+        if body.startswith(codecs.BOM_UTF8):  # `json.loads` took one (RFC 8259 allows it)
+            body = body[len(codecs.BOM_UTF8):]
         try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            return orjson.loads(body)
+        except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
             raise ConnectorProtocolError(self._connector, "answer is not valid JSON") from exc
 
 

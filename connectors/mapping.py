@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -54,7 +55,10 @@ __all__ = [
 ]
 
 Leaf = Literal["text", "texts", "bool", "date", "nhs", "gender"]
-Reader = Callable[[object, str], Any]
+Reader = Callable[[object, str | None], Any]
+"""Reads a value from a record: ``read(record, where)``. `where` names the record in error
+messages (``"results[]"``); None reads without naming (no message text is built), for the
+first, fast pass of `RecordMapper.facts`, which reads again naming on any `ShapeError`."""
 
 _GENDERS = ("male", "female", "other", "unknown")
 _ISO_LEN = len("YYYY-MM-DD")
@@ -116,7 +120,7 @@ FACT_NAMES = frozenset(_FACTS) - {"nhs_number"}
 _LEAF_KEYS = {"path", "const", "parts", "split", "join", "map", "date_format", "required"}
 
 
-def _at(record: object, path: tuple[str, ...], where: str) -> object:
+def _at(record: object, path: tuple[str, ...], where: str | None) -> object:
     value = record
     for step in path:
         if value is None:
@@ -127,7 +131,7 @@ def _at(record: object, path: tuple[str, ...], where: str) -> object:
     return value
 
 
-def _text(value: object, where: str) -> str | None:
+def _text(value: object, where: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not value.strip():
@@ -135,23 +139,30 @@ def _text(value: object, where: str) -> str | None:
     return value
 
 
-def _texts(value: object, where: str) -> tuple[str, ...] | None:
+def _texts(value: object, where: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
         return (value,) if value.strip() else ()
     if not isinstance(value, list):
         raise ShapeError(f"{where}: expected an array of strings")
-    return tuple(t for t in (_text(item, f"{where}[]") for item in value) if t is not None)
+    texts = []
+    for item in value:
+        if item is None or item == "":
+            continue
+        if not isinstance(item, str) or not item.strip():
+            raise ShapeError(f"{where}[]: expected a non-empty string")  # as `_text` says
+        texts.append(item)
+    return tuple(texts)
 
 
-def _bool(value: object, where: str) -> bool | None:
+def _bool(value: object, where: str | None) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise ShapeError(f"{where}: expected true or false")
 
 
-def _nhs(value: object, where: str) -> str | None:
+def _nhs(value: object, where: str | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not is_valid_nhs_number(value):
@@ -159,17 +170,46 @@ def _nhs(value: object, where: str) -> str | None:
     return value
 
 
-def _gender(value: object, where: str) -> str | None:
+def _gender(value: object, where: str | None) -> str | None:
     text = _text(value, where)
     if text is not None and text not in _GENDERS:
         raise ShapeError(f"{where}: expected male, female, other or unknown")
     return text
 
 
+_DAY_MONTH_YEAR = re.compile(r"%([dmY])([^%\w\s])%([dmY])\2%([dmY])")
+
+
+def _numeric_date(date_format: str) -> Callable[[str], dt.date | None] | None:
+    """For a format of %d, %m and %Y once each between one punctuation mark ("%d/%m/%Y"), a
+    parser of its zero-padded ASCII form without `strptime`'s regex machinery; None for any
+    other format. The parser answers None for a value of any other form (`strptime` decides
+    it) and raises `ValueError` for a date that does not exist, as `strptime` does."""
+    shape = _DAY_MONTH_YEAR.fullmatch(date_format)
+    if shape is None:
+        return None
+    order = (shape[1], shape[3], shape[4])
+    if sorted(order) != ["Y", "d", "m"]:
+        return None
+    sep = re.escape(shape[2])
+    width = {"d": 2, "m": 2, "Y": 4}
+    value = re.compile(sep.join(f"([0-9]{{{width[part]}}})" for part in order))
+    day, month, year = (order.index(part) + 1 for part in "dmY")
+
+    def parse(text: str) -> dt.date | None:
+        found = value.fullmatch(text)
+        if found is None:
+            return None
+        return dt.date(int(found[year]), int(found[month]), int(found[day]))
+
+    return parse
+
+
 def _date_reader(date_format: str | None) -> Reader:
     expected = "YYYY-MM-DD" if date_format is None else date_format
+    numeric = None if date_format is None else _numeric_date(date_format)
 
-    def read(value: object, where: str) -> dt.date | None:
+    def read(value: object, where: str | None) -> dt.date | None:
         if value is None:
             return None
         # YYYY-MM-DD exactly: fromisoformat alone would take "20150102" too.
@@ -179,6 +219,8 @@ def _date_reader(date_format: str | None) -> Reader:
         try:
             if date_format is None:
                 return dt.date.fromisoformat(value)
+            if numeric is not None and (date := numeric(value)) is not None:
+                return date
             return dt.datetime.strptime(value, date_format).date()  # noqa: DTZ007 -- a date
         except ValueError:
             raise ShapeError(f"{where}: expected a date, {expected}") from None
@@ -212,7 +254,7 @@ def _mapped(table: Mapping[str, object], leaf: Leaf, key: str) -> Reader:
         _check_constant(target, leaf, f"{key}.map.{source}")
     choices = ", ".join(sorted(mapping))
 
-    def translate(value: object, where: str) -> object:
+    def translate(value: object, where: str | None) -> object:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int) or str(value) not in mapping:
@@ -222,7 +264,7 @@ def _mapped(table: Mapping[str, object], leaf: Leaf, key: str) -> Reader:
     return translate
 
 
-def _source(table: Mapping[str, object], key: str) -> Callable[[object, str], object]:
+def _source(table: Mapping[str, object], key: str) -> Reader:
     """Where a leaf's raw value comes from: a path, a constant, or several parts."""
     given = [name for name in ("path", "const", "parts") if name in table]
     if len(given) != 1:
@@ -231,15 +273,14 @@ def _source(table: Mapping[str, object], key: str) -> Callable[[object, str], ob
         constant = table["const"]
         return lambda record, where: constant
     if "path" in table:
-        path = _path(table["path"], f"{key}.path")
-        dotted = ".".join(path)
-        return lambda record, where: _at(record, path, f"{where}.{dotted}")
+        # Given the place (`where` and the path) by `_leaf`, which names it once.
+        return _path_reader(_path(table["path"], f"{key}.path"))
     parts = table["parts"]
     if not isinstance(parts, list) or not parts:
         raise MappingSpecError(f"{key}.parts: expected a list of values")
     readers = [_leaf(part, "texts", f"{key}.parts[{n}]") for n, part in enumerate(parts)]
 
-    def collect(record: object, where: str) -> object:
+    def collect(record: object, where: str | None) -> object:
         lines: list[str] = []
         for read in readers:
             value = read(record, where)
@@ -272,10 +313,19 @@ def _leaf(spec: object, leaf: Leaf, key: str) -> Reader:
     if not isinstance(required, bool):
         raise MappingSpecError(f"{key}.required: expected true or false")
     reader = _date_reader(date_format) if leaf == "date" else _READERS[leaf]
+    dotted = table.get("path")
+    if dotted is not None and split is None and join is None and translate is None \
+            and not required:
+        # The common case: the value at a path, read as the fact's kind.
+        def read_path(record: object, where: str | None) -> object:
+            place = None if where is None else f"{where}.{dotted}"
+            return reader(source(record, place), place)
 
-    def read(record: object, where: str) -> object:
-        value = source(record, where)
-        place = where if "path" not in table else f"{where}.{table['path']}"
+        return read_path
+
+    def read(record: object, where: str | None) -> object:
+        place = where if where is None or dotted is None else f"{where}.{dotted}"
+        value = source(record, place)
         if split is not None:
             text = _text(value, place)
             value = None if text is None else text.split(None if split is True else split)
@@ -290,6 +340,23 @@ def _leaf(spec: object, leaf: Leaf, key: str) -> Reader:
         return result
 
     return read
+
+
+def _path_reader(path: tuple[str, ...]) -> Reader:
+    """The value at `path` of a record (`_at`; one step without the loop), given the place
+    the path names."""
+    if len(path) != 1:
+        return lambda record, place: _at(record, path, place)
+    step = path[0]
+
+    def at(record: object, place: str | None) -> object:
+        if isinstance(record, dict):
+            return record.get(step)
+        if record is None:
+            return None
+        raise ShapeError(f"{place}: expected an object")
+
+    return at
 
 
 def _table(spec: object, key: str) -> Mapping[str, object]:
@@ -315,21 +382,34 @@ def _object(spec: object, shape: _Obj, key: str) -> Reader:
     places = {name: spec if isinstance(spec, str) else spec.get("path", name)
               for name, spec in table.items() if isinstance(spec, str | dict)}
 
-    def read(record: object, where: str) -> object:
+    dotted = ".".join(base)
+    fields = tuple(readers.items())
+    required = tuple(shape.required)  # the frozenset's own order, as before
+    build = shape.build
+
+    def read(record: object, where: str | None) -> object:
         if base:
-            where = f"{where}.{'.'.join(base)}"
+            if where is not None:
+                where = f"{where}.{dotted}"
             record = _at(record, base, where)
             if record is None:
                 return None
             if not isinstance(record, dict):
                 raise ShapeError(f"{where}: expected an object")
-        values = {name: reader(record, where) for name, reader in readers.items()}
-        if all(value is None or value == () for value in values.values()):
+        values = {}
+        empty = True
+        for name, reader in fields:
+            value = reader(record, where)
+            if value is not None:
+                values[name] = value
+                if empty and value != ():
+                    empty = False
+        if empty:
             return None
-        for name in shape.required:
-            if values.get(name) is None:
+        for name in required:
+            if name not in values:
                 raise ShapeError(f"{where}.{places[name]}: required, but absent")
-        return shape.build(**{k: v for k, v in values.items() if v is not None})
+        return build(**values)
 
     return read
 
@@ -342,15 +422,19 @@ def _items(spec: object, shape: _Obj, key: str) -> Reader:
     base = _path(table["from"], f"{key}.from")
     item = _object({k: v for k, v in table.items() if k != "from"}, shape, key)
 
-    def read(record: object, where: str) -> object:
-        where = f"{where}.{'.'.join(base)}"
+    dotted = ".".join(base)
+
+    def read(record: object, where: str | None) -> object:
+        if where is not None:
+            where = f"{where}.{dotted}"
         value = _at(record, base, where)
         if value is None:
             return None
         if not isinstance(value, list):
             raise ShapeError(f"{where}: expected an array")
-        items = [item(entry, f"{where}[]") for entry in value]
-        return tuple(entry for entry in items if entry is not None)
+        each = None if where is None else f"{where}[]"
+        items = [item(entry, each) for entry in value]
+        return tuple([entry for entry in items if entry is not None])
 
     return read
 
@@ -375,7 +459,12 @@ class RecordMapper:
         """The facts of `record`; raises `ShapeError` naming the JSON path at fault."""
         if not isinstance(record, dict):
             raise ShapeError(f"{self.label}: expected an object")
-        values = {name: read(record, self.label) for name, read in self.readers.items()}
+        try:
+            # Read first without naming places: no message text is built on the way.
+            values = {name: read(record, None) for name, read in self.readers.items()}
+        except ShapeError:
+            # Read again naming each place, to raise the same error with its JSON path.
+            values = {name: read(record, self.label) for name, read in self.readers.items()}
         if values.get("nhs_number") is None:
             raise ShapeError(f"{self.label}: the NHS number is required")
         return SourceFacts(**values)

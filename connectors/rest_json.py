@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connectors.errors import ConnectorProtocolError
 from connectors.http import HttpConnector
 from connectors.shape import ShapeError, obj
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from connectors.manifest import Manifest, RestSpec
     from gateway.core.facts import DemographicSearch, SourceFacts
 
@@ -22,12 +25,22 @@ __all__ = ["RestJsonConnector", "json_at"]
 
 def json_at(answer: object, dotted: str) -> object:
     """The value at a dotted JSON path of `answer` (raises `ShapeError` naming the path)."""
-    value = answer
-    walked = "answer"
-    for step in dotted.split("."):
-        value = obj(value, walked).get(step)
-        walked = f"{walked}.{step}"
-    return value
+    return _json_path(dotted)(answer)
+
+
+def _json_path(dotted: str) -> Callable[[object], object]:
+    """`json_at` for one path, its steps and their names worked out once."""
+    steps = dotted.split(".")
+    places = ["answer", *(f"answer.{'.'.join(steps[:n])}" for n in range(1, len(steps)))]
+    walk = tuple(zip(steps, places, strict=True))
+
+    def at(answer: object) -> object:
+        value = answer
+        for step, place in walk:
+            value = obj(value, place).get(step)
+        return value
+
+    return at
 
 
 class RestJsonConnector(HttpConnector):
@@ -38,6 +51,7 @@ class RestJsonConnector(HttpConnector):
         assert manifest.rest is not None  # noqa: S101 -- the manifest's validator ensures it
         self.rest: RestSpec = manifest.rest
         self.mapper = manifest.mapper(label=f"{self.rest.lookup.records}[]")
+        self._records_at = _json_path(self.rest.lookup.records)
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
         records = await self._records(self.rest.lookup.path,
@@ -73,12 +87,18 @@ class RestJsonConnector(HttpConnector):
         """The records array of an answer, unmapped (the conformance kit reads it)."""
         answer = await self._http.get_json(path, params)
         with self.parsing():
-            records = json_at(answer, self.rest.lookup.records)
-            if not isinstance(records, list):
-                raise ShapeError(f"answer.{self.rest.lookup.records}: expected an array")
-            return records
+            return self._records_in(answer)
+
+    def _records_in(self, answer: object) -> list[object]:
+        records = self._records_at(answer)
+        if not isinstance(records, list):
+            raise ShapeError(f"answer.{self.rest.lookup.records}: expected an array")
+        return records
 
     async def _records(self, path: str, params: dict[str, str]) -> list[SourceFacts]:
-        records = await self.raw_records(path, params)
-        with self.parsing():
-            return [self.mapper.facts(record) for record in records]
+        answer = await self._http.get_json(path, params)
+        # `parsing()`, inline: one try, not two generator-based context managers a call.
+        try:
+            return [self.mapper.facts(record) for record in self._records_in(answer)]
+        except ShapeError as exc:
+            raise ConnectorProtocolError(self.name, f"malformed answer: {exc}") from exc

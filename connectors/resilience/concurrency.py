@@ -51,7 +51,7 @@ class ConcurrencyCap(ConnectorWrapper):
             if not expired():
                 raise
             # The deadline's own cancellation (the enclosing `Timeout`'s): say why it
-            # expired. `asyncio.timeout` accounts for its cancel whatever we raise.
+            # expired. `Timeout` takes back its own cancel whatever we raise.
             raise ConnectorSaturatedError(
                 self.name, f"all {self.limit} call slots busy until the deadline") from None
         self.in_flight += 1

@@ -25,14 +25,19 @@ class RollingCount:
         self._clock = clock
         self._counts = [0] * seconds
         self._stamps = [-1] * seconds
+        self._now = -1
+        """The second of the last `add`, whose bucket is `_slot` (a second has one bucket)."""
+        self._slot = 0
 
     def add(self, count: int = 1) -> None:
         now = int(self._clock())
-        slot = now % self._seconds
-        if self._stamps[slot] != now:
-            self._stamps[slot] = now
-            self._counts[slot] = 0
-        self._counts[slot] += count
+        if now != self._now:
+            slot = self._slot = now % self._seconds
+            self._now = now
+            if self._stamps[slot] != now:
+                self._stamps[slot] = now
+                self._counts[slot] = 0
+        self._counts[self._slot] += count
 
     def total(self) -> int:
         oldest = int(self._clock()) - self._seconds

@@ -19,7 +19,7 @@ from gateway.telemetry.metrics import (
     UPSTREAM_ERRORS,
     UPSTREAM_SECONDS,
 )
-from gateway.telemetry.tracing import span
+from gateway.telemetry.tracing import recording, span
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable
@@ -50,6 +50,20 @@ def _error_kind(exc: BaseException) -> str:
 
 async def upstream_call(system: str, operation: str, call: Awaitable[T]) -> T:
     """Await `call` (one request to `system`) in a span, counting and timing it."""
+    if recording():
+        return await _traced(system, operation, call)
+    # No tracer: no span, not even a do-nothing context around the call.
+    started = time.perf_counter()
+    try:
+        result = await call
+    except BaseException as exc:
+        _observe(None, system, operation, started, _error_kind(exc))
+        raise
+    _observe(None, system, operation, started, None)
+    return result
+
+
+async def _traced(system: str, operation: str, call: Awaitable[T]) -> T:
     started = time.perf_counter()
     with span(f"upstream.{operation}", {"system": system},
               kind=trace.SpanKind.CLIENT) as current:

@@ -127,6 +127,13 @@ def test_the_mapping_reads_paths_parts_splits_maps_formats_and_joins():
      "youngPeople[].orders[].c: required, but absent"),
     ({"orders": [{"programme": 7, "category": "y", "s": "N", "c": "N"}]},
      "youngPeople[].orders[].programme: expected a non-empty string"),
+    ({"orders": [5]}, "youngPeople[].orders[].programme: expected an object"),
+    ({"name": {"first": 7, "last": "Hill"}},
+     "youngPeople[].name.first: expected an array of strings"),
+    ({"name": {"first": ["Amy", 3], "last": "Hill"}},
+     "youngPeople[].name.first[]: expected a non-empty string"),
+    ({"name": {"first": "Amy", "middle": 5, "last": "Hill"}},
+     "youngPeople[].name.middle: expected a non-empty string"),
 ])
 def test_a_malformed_record_names_the_path_never_the_value(change, where):
     with pytest.raises(ShapeError) as info:

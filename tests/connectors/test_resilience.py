@@ -375,6 +375,55 @@ async def test_the_timeout_spans_the_retries_and_their_back_off():
     assert inner.calls < 5  # 5 tries and 4 back-offs would take 0.32 s
 
 
+async def test_a_timed_out_call_leaves_its_task_uncancelled():
+    with pytest.raises(ConnectorTimeoutError) as caught:
+        await Timeout(Scripted("ok", delay=5), 0.02).fetch(NHS)
+    assert isinstance(caught.value.__cause__, TimeoutError)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(0.01)  # the task goes on: no cancellation is left pending
+
+
+async def test_a_cancellation_by_the_caller_is_not_a_timeout():
+    call = asyncio.ensure_future(Timeout(Scripted("ok", delay=5), 5).fetch(NHS))
+    await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
+async def test_an_enclosing_deadline_that_falls_first_is_its_own():
+    with pytest.raises(TimeoutError) as caught:
+        async with asyncio.timeout(0.02):
+            await Timeout(Scripted("ok", delay=5), 5).fetch(NHS)
+    assert not isinstance(caught.value, ConnectorError)
+    with pytest.raises(ConnectorTimeoutError):  # and the other way round
+        async with asyncio.timeout(5):
+            await Timeout(Scripted("ok", delay=5), 0.02).fetch(NHS)
+
+
+async def test_a_request_keeps_its_own_timeout_unless_the_deadline_falls_first():
+    async def slow(_: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pupils", slow)
+    async with TestServer(app, host="127.0.0.1") as server:
+        raw = build_raw_connector(_manifest("school", str(server.make_url("")),
+                                            ResilienceSpec(), 0.05))
+        try:
+            with pytest.raises(ConnectorTimeoutError, match="within the timeout"):
+                await raw.fetch(NHS)  # no deadline: the request's own timer
+            with pytest.raises(ConnectorTimeoutError, match="within the timeout"):
+                await Timeout(raw, 5).fetch(NHS)  # a longer deadline: still the request's
+            with pytest.raises(ConnectorTimeoutError, match="within the deadline"):
+                await Timeout(raw, 0.02).fetch(NHS)
+        finally:
+            await raw.close()
+
+
 # -- composition, configuration, delegation ---------------------------------------------
 
 async def test_every_wrapper_delegates_identity_check_and_close():

@@ -1,14 +1,34 @@
-"""Benchmark: the gateway in its own process against simulators with a fixed latency.
+"""Benchmark: the gateway in its own process(es) against simulators with a fixed latency.
 
     .venv/bin/python -m bench --clients 1,32 --seconds 10 --latency-ms 20
+    .venv/bin/python -m bench --clients 32 --runs hit --capacity-fraction 0.7
+    .venv/bin/python -m bench --runs hit --clients 32 --soak-seconds 600 --rate 200
+    .venv/bin/python -m bench --runs hit --clients 32 --profile 10
+    .venv/bin/python -m bench --runs hit --clients 32 --repeat 3 --compare "--workers 1;--workers 2"
 
-Starts the four simulated systems (one process), the gateway (`contactpoint
-serve`, its own process, pinned to CPU 0 where the OS allows), a JWKS for the
-development issuer, and N concurrent clients for T seconds, twice: a cache-miss
-run (every request a different child) and a cache-hit run (a small warmed set).
-Prints requests/s, latency percentiles, errors, p50 / simulator latency and the
-gateway's CPU milliseconds per request (utime + stime from /proc over the run):
-the figure to compare on a shared, noisy machine.
+Starts the four simulated systems (one process), a JWKS for the bench's issuer, the
+gateway (`contactpoint serve [--workers N]`, its own processes) and a load generator,
+and measures a cache-miss run (every request a different child) and a cache-hit run
+(a small warmed set) at each concurrency.
+
+CPUs: the last `--load-cpus` (default half, at least one) take the load generator,
+the simulators and this process; the gateway's processes (all its workers) are pinned
+to the rest. On two CPUs: gateway on CPU 0, everything else on CPU 1.
+
+Load (`--load`): `wrk` (the default where it is installed: closed loop, one thread per
+load CPU, a Lua script cycling through the child ids) or `python` (P processes of
+asyncio + aiohttp). `--rate R` (or `--capacity-fraction F`: F times the capacity a
+closed-loop run measured first) is open loop at a constant rate, always from the
+Python client, latency counted from each request's intended send time.
+
+Prints JSON lines: a header, then per run requests/s, p50/p95/p99, errors, **the
+gateway's CPU milliseconds per request** (utime + stime from /proc of the gateway and
+all its child processes over the run, ÷ requests: the figure to compare on a shared,
+noisy machine), Redis round trips per request (the gateway's
+`contactpoint_redis_round_trips_total` before and after; null where /metrics lacks it),
+the RSS of each gateway process at the end of the run, and how much of the gateway's
+CPUs other processes took (a shared machine). `--soak-seconds` adds RSS over time,
+`--profile` py-spy's self time by layer. README "Benchmark" says what each field is.
 """
 
 from __future__ import annotations
@@ -16,27 +36,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import hashlib
 import json
 import os
 import secrets
+import shlex
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable
+    from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
+from bench import procs
+from bench.parse import counter_total, layer_summary, percentile
+from bench.pyload import LoadSpec, PyResult, run_processes
+from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
 from connectors.simulators import Population
 from connectors.simulators.records import age_on
 from gateway.accountability.audit import init_postgres
@@ -61,57 +88,68 @@ CLIENT = "bench-client"
 ISSUER = "https://bench-issuer.contactpoint.invalid"
 AUDIENCE = "contactpoint-bench"
 JWKS_PATH = "/.well-known/jwks.json"
+ROUND_TRIPS = "contactpoint_redis_round_trips_total"
+PY_SPY = Path(sys.executable).parent / "py-spy"
+PROFILE_RATE = 200
+IDLE_SECONDS = 2.0
+PROOF_AHEAD_SECONDS = 45.0
+PER_GATEWAY = frozenset({"dpop", "trusted", "audit", "audit_server", "no_redis", "workers",
+                         "systems", "redis_url", "profile_threads", "setting"})
 
 
 @dataclass
 class Run:
+    """What the in-process client (the warm-ups) got."""
+
     name: str
     latencies: list[float]
     errors: int
     seconds: float
-    cpu_seconds: float | None = None
-    """The gateway process's CPU time (user + system) over the run, from /proc."""
-
-    def report(self, latency_ms: float) -> dict[str, Any]:
-        ordered = sorted(self.latencies) or [0.0]
-
-        def pct(p: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 1)
-
-        p50 = pct(50)
-        return {"run": self.name, "requests": len(self.latencies),
-                "req_per_s": round(len(self.latencies) / self.seconds, 1),
-                "p50_ms": p50, "p95_ms": pct(95), "p99_ms": pct(99),
-                "mean_ms": round(statistics.fmean(ordered) * 1000, 1), "errors": self.errors,
-                "gateway_cpu_ms_per_req": None if self.cpu_seconds is None or not self.latencies
-                else round(self.cpu_seconds * 1000 / len(self.latencies), 3),
-                "p50_over_sim_latency": round(p50 / latency_ms, 3) if latency_ms else None}
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process, from /proc (None where there is no /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@dataclass
+class Variant:
+    """One gateway configuration (`--compare` runs several, each its own gateway)."""
+
+    name: str
+    args: argparse.Namespace
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    token: str = ""
+    dpop_key: ECKey | None = None
+    named: dict[str, str] = field(default_factory=dict)
+    idle_cpus_busy: float | None = None
+    cpus: set[int] = field(default_factory=set)
+    """The CPUs its processes are pinned to."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None  # noqa: S101
+        return self.process.pid
 
 
-async def _measured(pid: int, run: Awaitable[Run]) -> Run:
-    """Await a load run and attach the gateway's CPU time spent during it."""
-    before = _cpu_seconds(pid)
-    result = await run
-    after = _cpu_seconds(pid)
-    if before is not None and after is not None:
-        result.cpu_seconds = after - before
-    return result
+@dataclass
+class Ids:
+    """The children to ask for: cold ones, each used once while they last, and a hot set."""
 
+    cold: list[str]
+    hot: list[str]
+    cursor: int = 0
+    wrapped: bool = False
 
-def _pin(pid: int, cpus: set[int]) -> None:
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setaffinity(pid, cpus)
+    def take(self) -> list[str]:
+        """The cold ids from the cursor on, then the ones before it (a whole rotation)."""
+        return self.cold[self.cursor:] + self.cold[:self.cursor]
 
-
+    def used(self, count: int) -> None:
+        if self.cursor + count >= len(self.cold):
+            self.wrapped = True
+        self.cursor = (self.cursor + count) % len(self.cold)
 def _audit_lines(args: argparse.Namespace, workdir: Path, pg_dsn: str | None) -> list[str]:
     lines = ["[audit]", f'store = "{args.audit}"', f'pseudonym_secret = "{secrets.token_hex(32)}"']
     if args.audit != "none":
@@ -154,13 +192,15 @@ def _sha256(text: str) -> str:
 
 
 def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
-            redis_url: str | None, audit: list[str], documents: list[str]) -> None:
+            redis_url: str | None, audit: list[str], documents: list[str], *,
+            prefix: str = f"bench{os.getpid()}:", processes: int = 1,
+            settings: Sequence[str] = ()) -> None:
     # Production refuses to run unaudited: `--audit none` measures in development mode.
     mode = "development" if 'store = "none"' in audit else "production"
     lines = [
         f'mode = "{mode}"',
         "[auth]", f'issuer = "{ISSUER}"', f'audience = "{AUDIENCE}"', f'jwks_url = "{jwks_url}"',
-        "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "bench{os.getpid()}:"',
+        "[cache]", f'secret = "{secrets.token_hex(32)}"', f'key_prefix = "{prefix}"',
         *([f'redis_url = "{redis_url}"'] if redis_url else []),
         "[ids]", f'secret = "{id_secret}"',
         *audit,
@@ -170,20 +210,41 @@ def _config(path: Path, urls: dict[str, str], jwks_url: str, id_secret: str,
         # and rate limits so the benchmark measures the gateway, not the refusals.
         "[budgets]", "subject_requests_per_minute = 100000000",
         "client_requests_per_minute = 100000000", "burst = 100000",
+        f"processes = {max(1, processes)}",
         *([] if redis_url else ["per_process_accepted = true"]),
         "[budgets.roles.bench]", "subject_per_hour = 100000000", "subject_per_day = 100000000",
         "organisation_per_hour = 100000000", "organisation_per_day = 100000000",
         "[alerts]", f'path = "{path.parent / "alerts.jsonl"}"',
     ]
+    lines = _with_settings(lines, settings)
     for name in (n for n in urls if n != "fixtures"):
         lines += ["[[connectors]]", f'name = "{name}"', f'manifest = "{name}"',
                   f'base_url = "{urls[name]}"', "timeout_seconds = 2.0"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _with_settings(lines: list[str], settings: Sequence[str]) -> list[str]:
+    """`lines` with each `section.key=value` (a TOML value) set in its section."""
+    by_section: dict[str, list[str]] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        section, _, key = name.strip().rpartition(".")
+        if not section or not key or not value:
+            raise SystemExit(f"--setting {setting!r}: write section.key=value")
+        by_section.setdefault(section, []).append(f"{key} = {value.strip()}")
+    out: list[str] = []
+    for line in lines:
+        out.append(line)
+        if line.startswith("[") and not line.startswith("[["):
+            out += by_section.pop(line.strip("[]"), [])
+    for section, entries in by_section.items():
+        out += [f"[{section}]", *entries]
+    return out
+
+
 async def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        for _ in range(1200):  # a minute: workers start slowly on a busy machine
             if process.poll() is not None:
                 raise SystemExit("gateway exited during start-up")
             with contextlib.suppress(aiohttp.ClientError):
@@ -258,7 +319,409 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
     return Run(name, latencies, errors, time.perf_counter() - started)
 
 
-async def main(args: argparse.Namespace) -> None:
+
+
+def _round_trips(url: str) -> float | None:
+    """The gateway's Redis round trip counter from /metrics (None if absent or unreadable)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as response:  # noqa: S310
+            return counter_total(response.read().decode(), ROUND_TRIPS)
+    except OSError:
+        return None
+
+
+class Probe:
+    """The gateway's counters at the start and end of a timed run (and py-spy during it)."""
+
+    def __init__(self, variant: Variant, profile_seconds: float | None, seconds: float) -> None:
+        self.variant = variant
+        self.profile_seconds = None if not profile_seconds else max(
+            1, int(min(profile_seconds, seconds)))
+        self.spy: subprocess.Popen[bytes] | None = None
+        self.spy_output = variant.workdir / f"py-spy-{secrets.token_hex(3)}.txt"
+        self.trips_before: float | None = None
+        self.cpu_before: dict[int, float] = {}
+        self.cpus_before: float | None = None
+        self.started: float | None = None
+
+    def start(self) -> None:
+        """Just before the load starts (synchronous: the Python client calls it from a thread)."""
+        self.trips_before = _round_trips(self.variant.url)
+        if self.profile_seconds:
+            # --gil: only the thread holding the GIL, i.e. Python running; without it py-spy
+            # here also counts threads blocked in C (the event loop in epoll, the log writer
+            # on its queue, SQLite's fsync), which its idle detection does not catch.
+            command = [str(PY_SPY), "record", "--format", "raw", "--rate", str(PROFILE_RATE),
+                       "--pid", str(self.variant.pid), "--duration", str(self.profile_seconds),
+                       "--output", str(self.spy_output),
+                       *(["--gil"] if self.variant.args.profile_threads == "gil" else [])]
+            if self.variant.args.workers > 1:
+                command.append("--subprocesses")
+            self.spy = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self.cpu_before = procs.cpu_snapshot(self.variant.pid)
+        self.cpus_before = procs.cpus_busy_seconds(self.variant.cpus)
+        self.started = time.perf_counter()
+
+    def stop(self, requests: int) -> dict[str, Any]:
+        """Right after the load: CPU ms and Redis round trips per request, RSS."""
+        cpu = procs.cpu_spent(self.cpu_before, procs.cpu_snapshot(self.variant.pid))
+        cpus_after = procs.cpus_busy_seconds(self.variant.cpus)
+        others = (None if cpu is None or cpus_after is None or self.cpus_before is None
+                  else max(0.0, cpus_after - self.cpus_before - cpu))
+        wall = time.perf_counter() - (self.started or time.perf_counter())
+        trips_after = _round_trips(self.variant.url)
+        trips = (None if self.trips_before is None or trips_after is None
+                 else trips_after - self.trips_before)
+        return {"gateway_cpu_ms_per_req": None if cpu is None or not requests
+                else round(cpu * 1000 / requests, 3),
+                "redis_round_trips_per_req": None if trips is None or not requests
+                else round(trips / requests, 2),
+                # CPUs' worth the gateway used over the run (1.0: one CPU saturated)
+                "gateway_cpus_busy": None if cpu is None or wall <= 0 else round(cpu / wall, 2),
+                # CPUs' worth that everything else used on the gateway's CPUs (a shared
+                # machine; the load generator is pinned elsewhere): well above 0, the
+                # gateway was kept waiting and its latency and requests/s say so
+                "others_on_gateway_cpus": None if others is None or wall <= 0
+                else round(others / wall, 2),
+                **procs.rss(self.variant.pid)}
+
+    def profile(self, name: str, req_per_s: float,
+                cpu_ms_per_req: float | None) -> dict[str, Any] | None:
+        """py-spy's samples by layer (self time), once it has finished: each layer's share,
+        and that share of the run's measured CPU ms per request."""
+        if self.spy is None or self.profile_seconds is None:
+            return None
+        try:
+            _, stderr = self.spy.communicate(timeout=self.profile_seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.spy.kill()
+            _, stderr = self.spy.communicate()
+        if not self.spy_output.exists():
+            return {"profile": name, "variant": self.variant.name,
+                    "error": stderr.decode(errors="replace")[-500:]}
+        with self.spy_output.open(encoding="utf-8", errors="replace") as lines:
+            layers, counted, idle = layer_summary(lines)
+        requests = req_per_s * self.profile_seconds
+        return {"profile": name, "variant": self.variant.name,
+                "seconds": self.profile_seconds, "samples": counted, "idle_excluded": idle,
+                "threads": self.variant.args.profile_threads,
+                "sampled_ms_per_req": round(counted / PROFILE_RATE * 1000 / requests, 3)
+                if requests else None, "cpu_ms_per_req": cpu_ms_per_req,
+                "raw": str(self.spy_output),
+                "layers": [{"layer": layer, "pct": round(100 * n / counted, 1),
+                            "ms_per_req": None if cpu_ms_per_req is None
+                            else round(cpu_ms_per_req * n / counted, 3)}
+                           for layer, n in layers.most_common()] if counted else []}
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    ids: Ids
+    load: str
+    wrk: str | None
+    load_cpus: set[int]
+    wrk_threads: int
+    processes: int
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _emit(ctx: Context, line: dict[str, Any] | None) -> None:
+    if line is not None:
+        print(json.dumps(line), flush=True)
+        if "run" in line and line.get("purpose") != "capacity":
+            ctx.results.append(line)
+
+
+def _figures(name: str, variant: Variant, round_: int, load: str, *, requests: int,
+             errors: int, seconds: float, p50: float, p95: float, p99: float, mean: float,
+             measures: dict[str, Any], latency_ms: float) -> dict[str, Any]:
+    return {"run": name, "variant": variant.name, "round": round_, "load": load,
+            "requests": requests, "req_per_s": round(requests / seconds, 1) if seconds else 0.0,
+            "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "p99_ms": round(p99, 1),
+            "mean_ms": round(mean, 1), "errors": errors,
+            "gateway_cpu_ms_per_req": measures.pop("gateway_cpu_ms_per_req"),
+            "redis_round_trips_per_req": measures.pop("redis_round_trips_per_req"),
+            "p50_over_sim_latency": round(p50 / latency_ms, 3) if latency_ms else None,
+            "p99_over_sim_latency": round(p99 / latency_ms, 3) if latency_ms else None,
+            **measures, "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def _py_figures(result: PyResult) -> dict[str, Any]:
+    ordered = result.latencies
+    ms = [x * 1000 for x in (percentile(ordered, 50), percentile(ordered, 95),
+                             percentile(ordered, 99))]
+    return {"requests": len(ordered), "errors": result.errors, "seconds": result.seconds,
+            "p50": ms[0], "p95": ms[1], "p99": ms[2],
+            "mean": statistics.fmean(ordered) * 1000 if ordered else 0.0}
+
+
+def _specs(ctx: Context, variant: Variant, ids: list[str], proofs: list[str], clients: int,
+           seconds: float, rate: float | None) -> list[LoadSpec]:
+    count = max(1, min(ctx.processes, clients))
+    jwk = None if variant.dpop_key is None else dict(variant.dpop_key.as_dict(private=True))
+    return [LoadSpec(url=variant.url, token=variant.token, named=variant.named,
+                     ids=ids[i::count] or ids, proofs=proofs[i::count],
+                     dpop=variant.dpop_key is not None,
+                     connections=clients // count + (1 if i < clients % count else 0),
+                     seconds=seconds, rate=None if rate is None else rate / count,
+                     cpus=ctx.load_cpus, dpop_jwk=jwk)
+            for i in range(count)]
+
+
+def _make_proofs(variant: Variant, count: int) -> list[str]:
+    if variant.dpop_key is None:
+        return []
+    return [make_proof(variant.dpop_key, "POST", variant.url + "/graphql", variant.token)
+            for _ in range(count)]
+
+
+async def _warm(variant: Variant, ids: list[str]) -> Run:
+    """Every hot child once, just before a cache-hit run (cache entries live 30 s)."""
+    return await _load(variant.url, variant.token, ids, 32, 60.0, "warm-up", limit=len(ids),
+                       dpop_key=variant.dpop_key, document=variant.named)
+
+
+async def _closed(ctx: Context, variant: Variant, kind: str, clients: int, round_: int,
+                  purpose: str | None = None) -> dict[str, Any]:
+    """A closed-loop run: `clients` connections, each sending when answered."""
+    args = ctx.args
+    name = f"cache-{kind} x{clients}"
+    ids = ctx.ids.hot if kind == "hit" else ctx.ids.take()
+    if kind == "hit":
+        await _warm(variant, ids)
+    proofs = _make_proofs(variant, int(min(args.seconds, PROOF_AHEAD_SECONDS) * PROOFS_PER_SECOND))
+    probe = Probe(variant, None if purpose else args.profile, args.seconds)
+    extra: dict[str, Any] = {}
+    # wrk cannot sign: beyond 45 s its proofs made ahead would be stale, so Python it is
+    wrk_ok = variant.dpop_key is None or args.seconds <= PROOF_AHEAD_SECONDS
+    if ctx.load == "wrk" and ctx.wrk is not None and wrk_ok:
+        threads = max(1, min(ctx.wrk_threads, clients))
+        ids_file = variant.workdir / "ids.txt"
+        ids_file.write_text("\n".join(ids) + "\n", encoding="utf-8")
+        proofs_file = None
+        if proofs:
+            proofs_file = variant.workdir / "proofs.txt"
+            proofs_file.write_text("\n".join(proofs) + "\n", encoding="utf-8")
+        script = variant.workdir / "bench.lua"
+        script.write_text(lua_script(ids=ids_file, proofs=proofs_file, token=variant.token,
+                                     dpop=variant.dpop_key is not None, named=variant.named,
+                                     threads=threads), encoding="utf-8")
+        probe.start()
+        done: WrkResult = await asyncio.to_thread(run_wrk, ctx.wrk, variant.url, script,
+                                                  connections=clients, threads=threads,
+                                                  seconds=args.seconds)
+        measures = probe.stop(done.requests)
+        figures: dict[str, Any] = {
+            "requests": done.requests, "errors": done.errors, "seconds": done.seconds,
+            "p50": done.p50_ms, "p95": done.p95_ms, "p99": done.p99_ms, "mean": done.mean_ms}
+        extra = {"wrk_threads": threads,
+                 **({"ids_wrapped": True} if done.detail["wrapped"] and kind == "miss" else {}),
+                 **({"proofs_reused": True} if done.detail["proofs_wrapped"] else {}),
+                 **({"first_error": done.detail["first_error"]}
+                    if "first_error" in done.detail else {})}
+        load = "wrk"
+    else:
+        specs = _specs(ctx, variant, ids, proofs, clients, args.seconds, None)
+        result = await asyncio.to_thread(run_processes, specs, probe.start)
+        figures = _py_figures(result)
+        measures = probe.stop(figures["requests"] + figures["errors"])
+        extra = {"processes": len(specs),
+                 **({"first_error": result.first_error} if result.first_error else {})}
+        load = "python"
+    if kind == "miss":
+        ctx.ids.used(figures["requests"] + figures["errors"])
+    line = {**_figures(name, variant, round_, load, requests=figures["requests"],
+                       errors=figures["errors"], seconds=figures["seconds"], p50=figures["p50"],
+                       p95=figures["p95"], p99=figures["p99"], mean=figures["mean"],
+                       measures=measures, latency_ms=args.latency_ms), **extra}
+    if purpose:
+        line["purpose"] = purpose
+    if probe.profile_seconds:
+        line["profiled_seconds"] = probe.profile_seconds  # py-spy slows the gateway
+    _emit(ctx, line)
+    _emit(ctx, probe.profile(name, line["req_per_s"], line["gateway_cpu_ms_per_req"]))
+    return line
+
+
+async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_: int,
+                rate: float) -> dict[str, Any]:
+    """Open loop at `rate` requests/s (a soak if `--soak-seconds`), from the Python client."""
+    args = ctx.args
+    soak = args.soak_seconds
+    seconds = soak or args.seconds
+    name = f"cache-{kind} x{clients} @{rate:g}/s" + (" soak" if soak else "")
+    ids = ctx.ids.hot if kind == "hit" else ctx.ids.take()
+    if kind == "hit":
+        await _warm(variant, ids)
+    # proofs are good for 60 s: made ahead for the first 45 s at most, then signed as sent
+    proofs = _make_proofs(variant, int(rate * min(seconds, PROOF_AHEAD_SECONDS) * 1.05) + 100)
+    probe = Probe(variant, args.profile, seconds)
+    specs = _specs(ctx, variant, ids, proofs, clients, seconds, rate)
+    samples: list[dict[str, Any]] = []
+    samples_file = variant.workdir / f"soak-{kind}-x{clients}-r{round_}.jsonl"
+
+    async def sample() -> None:
+        with samples_file.open("a", encoding="utf-8") as out:
+            while True:
+                if probe.started is not None:
+                    entry = {"t": round(time.perf_counter() - probe.started, 1),
+                             **procs.rss(variant.pid)}
+                    samples.append(entry)
+                    out.write(json.dumps(entry) + "\n")
+                    out.flush()
+                    await asyncio.sleep(args.soak_sample_seconds)
+                else:
+                    await asyncio.sleep(0.1)
+
+    sampler = asyncio.create_task(sample()) if soak else None
+    try:
+        result = await asyncio.to_thread(run_processes, specs, probe.start)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+    figures = _py_figures(result)
+    measures = probe.stop(figures["requests"] + figures["errors"])
+    if kind == "miss":
+        ctx.ids.used(result.sent)
+    line = {**_figures(name, variant, round_, "python", requests=figures["requests"],
+                       errors=figures["errors"], seconds=figures["seconds"], p50=figures["p50"],
+                       p95=figures["p95"], p99=figures["p99"], mean=figures["mean"],
+                       measures=measures, latency_ms=args.latency_ms),
+            "target_rate": round(rate, 1), "processes": len(specs),
+            "client_late_ms_p99": result.late_ms_p99, "unfinished": result.unfinished,
+            **({"first_error": result.first_error} if result.first_error else {})}
+    if soak:
+        end = {"t": round(time.perf_counter() - (probe.started or 0), 1),
+               **procs.rss(variant.pid)}
+        samples.append(end)
+        with samples_file.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(end) + "\n")
+        warmup = min(args.soak_warmup, soak / 2)
+        after = next((s for s in samples if s["t"] >= warmup), samples[-1])
+        line.update({"soak_seconds": soak, "rss_warmup_at_s": after["t"],
+                     "rss_after_warmup_mib": after["gateway_rss_mib"],
+                     "rss_end_mib": end["gateway_rss_mib"],
+                     "rss_end_over_warmup": round(end["gateway_rss_mib"]
+                                                  / after["gateway_rss_mib"], 3)
+                     if after["gateway_rss_mib"] else None,
+                     "rss_samples": str(samples_file)})
+    if probe.profile_seconds:
+        line["profiled_seconds"] = probe.profile_seconds
+    _emit(ctx, line)
+    _emit(ctx, probe.profile(name, line["req_per_s"], line["gateway_cpu_ms_per_req"]))
+    return line
+
+
+async def _one(ctx: Context, variant: Variant, kind: str, clients: int, round_: int) -> None:
+    args = ctx.args
+    rate = args.rate
+    if rate is None and args.capacity_fraction:
+        capacity = await _closed(ctx, variant, kind, clients, round_, purpose="capacity")
+        rate = capacity["req_per_s"] * args.capacity_fraction
+    if rate:
+        await _open(ctx, variant, kind, clients, round_, rate)
+    else:
+        await _closed(ctx, variant, kind, clients, round_)
+
+
+def _summaries(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per configuration over the rounds: the median, min and max of the main figures."""
+    keys = ("gateway_cpu_ms_per_req", "req_per_s", "p50_ms", "p99_ms",
+            "redis_round_trips_per_req", "gateway_rss_mib")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for line in results:
+        groups.setdefault((line["variant"], line["run"]), []).append(line)
+    out = []
+    for (variant, run), lines in groups.items():
+        summary: dict[str, Any] = {"summary": run, "variant": variant, "rounds": len(lines),
+                                   "errors": sum(x["errors"] for x in lines)}
+        for key in keys:
+            values = [x[key] for x in lines if x.get(key) is not None]
+            summary[key] = ({"median": round(statistics.median(values), 3),
+                             "min": min(values), "max": max(values)} if values else None)
+        out.append(summary)
+    return out
+
+
+async def _start_gateway(variant: Variant, urls: dict[str, str], jwks_url: str, id_secret: str,
+                         stack: contextlib.AsyncExitStack, gateway_cpus: set[int],
+                         hot: list[str], key: ECKey) -> None:
+    args = variant.args
+    pg_dsn = (await stack.enter_async_context(_bench_database(args.audit_server))
+              if args.audit == "postgresql" else None)
+    if args.systems:
+        urls = {name: urls[name] for name in args.systems.split(",")}
+    config = variant.workdir / "gateway.toml"
+    _config(config, urls, jwks_url, id_secret,
+            None if args.no_redis else args.redis_url, _audit_lines(args, variant.workdir, pg_dsn),
+            _documents_lines(variant.workdir, args.trusted), prefix=f"bench{os.getpid()}-"
+            f"{variant.port}:", processes=args.workers, settings=args.setting or ())
+    variant.named = ({"documentId": f"sha256:{_sha256(QUERY)}"} if args.trusted
+                     else {"query": QUERY})
+    command = [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
+               "--port", str(variant.port), "--workers", str(args.workers)]
+    log = variant.workdir / "gateway.log"
+    with log.open("ab") as out:  # its logs (a line per request) stay off the bench's output
+        variant.process = procs.spawn_pinned(command, gateway_cpus, stdout=out, stderr=out)
+    variant.cpus = gateway_cpus
+    try:
+        await _wait_healthy(variant.url, variant.process)
+    except SystemExit:
+        sys.stderr.write(log.read_text(errors="replace")[-3000:])
+        raise
+    variant.dpop_key = ECKey.generate_key("P-256", private=True) if args.dpop else None
+    variant.token = mint_dev_token(
+        subject="bench-user", scopes=SCOPES, amr=["mfa"], roles=["bench"],
+        organisation="bench-org", client_id=CLIENT, ttl_seconds=3600, key=key, issuer=ISSUER,
+        audience=AUDIENCE, extra_claims=None if variant.dpop_key is None else {
+            "cnf": {"jkt": variant.dpop_key.thumbprint()}})
+    warm = await _warm(variant, hot)
+    if not warm.latencies:
+        raise SystemExit(f"gateway {variant.name}: every warm-up request failed")
+    before = procs.cpu_snapshot(variant.pid)
+    await asyncio.sleep(IDLE_SECONDS)  # what it spends with nothing to do (timers, pollers)
+    idle = procs.cpu_spent(before, procs.cpu_snapshot(variant.pid))
+    variant.idle_cpus_busy = None if idle is None else round(idle / IDLE_SECONDS, 3)
+
+
+def _free_port() -> int:
+    """A port nothing listens on now (so that two benches on one machine do not meet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _variants(args: argparse.Namespace, parser: argparse.ArgumentParser,
+              root: Path) -> list[Variant]:
+    specs = [s.strip() for s in args.compare.split(";")] if args.compare else [""]
+    variants = []
+    for index, spec in enumerate(specs):
+        extra = [] if spec in {"", "plain"} else shlex.split(spec)
+        merged = parser.parse_args(extra, namespace=copy.copy(args))
+        changed = {k for k, v in vars(merged).items() if vars(args)[k] != v} - PER_GATEWAY
+        if changed:
+            parser.error(f"--compare {spec!r}: not a per-gateway option: {sorted(changed)}")
+        workdir = root / f"gateway-{index}"
+        workdir.mkdir()
+        port = _free_port() if args.port is None else args.port + index
+        variants.append(Variant(spec or "plain", merged, port, workdir))
+    return variants
+
+
+async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    gateway_cpus, load_cpus = procs.load_split(args.load_cpus)
+    procs.pin(0, load_cpus)  # this process, and so the simulators, wrk and the clients
+    wrk = wrk_path()
+    load = args.load or ("wrk" if wrk else "python")
+    if load == "wrk" and wrk is None:
+        raise SystemExit("--load wrk: wrk is not installed")
     population = Population.generate(seed=args.seed, size=args.children)
     simulators = subprocess.Popen(
         [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
@@ -276,84 +739,76 @@ async def main(args: argparse.Namespace) -> None:
     site = web.TCPSite(jwks_runner, "127.0.0.1", 0)
     await site.start()
     jwks_port = jwks_runner.addresses[0][1]
-    gateway = None
+    root = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
+    variants = _variants(args, parser, root)
     stack = contextlib.AsyncExitStack()
     try:
         assert simulators.stdout is not None  # noqa: S101
         urls = json.loads(simulators.stdout.readline())
         id_secret = secrets.token_hex(32)
-        workdir = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
-        config = workdir / "gateway.toml"
-        pg_dsn = (await stack.enter_async_context(_bench_database(args.audit_server))
-                  if args.audit == "postgresql" else None)
-        if args.systems:
-            urls = {name: urls[name] for name in args.systems.split(",")}
-        _config(config, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}", id_secret,
-                None if args.no_redis else args.redis_url, _audit_lines(args, workdir, pg_dsn),
-                _documents_lines(workdir, args.trusted))
-        document = {"documentId": f"sha256:{_sha256(QUERY)}"} if args.trusted else None
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
-             "--port", str(args.port)])
-        _pin(gateway.pid, {0})
-        _pin(simulators.pid, {1})
-        _pin(os.getpid(), {1})
-        url = f"http://127.0.0.1:{args.port}"
-        await _wait_healthy(url, gateway)
-        dpop = ECKey.generate_key("P-256", private=True) if args.dpop else None
-        token = mint_dev_token(subject="bench-user", scopes=SCOPES, amr=["mfa"], roles=["bench"],
-                               organisation="bench-org", client_id=CLIENT, ttl_seconds=3600,
-                               key=key, issuer=ISSUER, audience=AUDIENCE,
-                               extra_claims=None if dpop is None else {
-                                   "cnf": {"jkt": dpop.thumbprint()}})
         codec = ChildIdCodec(id_secret, 86_400)
         fixtures = set(population.fixtures().values())
         servable = [c.nhs_number for c in population.children
                     if c.nhs_number not in fixtures
                     and age_on(c.date_of_birth, population.today) < 18]
         miss_ids = [codec.encode(nhs, CLIENT) for nhs in servable]
-        hit_ids = miss_ids[-args.hot:]
+        ids = Ids(cold=miss_ids[: len(miss_ids) - args.hot], hot=miss_ids[-args.hot:])
+        for variant in variants:
+            await _start_gateway(variant, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}",
+                                 id_secret, stack, gateway_cpus, ids.hot, key)
         clients = [int(n) for n in args.clients.split(",")]
-        cold = miss_ids[: len(miss_ids) - args.hot]
-        print(json.dumps({"clients": clients, "seconds": args.seconds,
-                          "simulator_latency_ms": args.latency_ms,
-                          "cache": "in-process" if args.no_redis else args.redis_url,
-                          "audit": args.audit, "trusted_documents": args.trusted}))
-        for n in clients:
-            if "miss" in args.runs:
-                # each miss run starts where the last stopped, so no child repeats
-                miss = await _measured(gateway.pid, _load(url, token, cold, n, args.seconds,
-                                                          f"cache-miss x{n}", dpop_key=dpop,
-                                                          document=document))
-                cold = cold[len(miss.latencies) + miss.errors:]
-                print(json.dumps(miss.report(args.latency_ms)), flush=True)
-            if "hit" in args.runs:
-                # every hot child once, just before: cache entries live 30 s
-                await _load(url, token, hit_ids, 32, 60.0, "warm-up", limit=len(hit_ids),
-                            dpop_key=dpop, document=document)
-                hit = await _measured(gateway.pid, _load(url, token, hit_ids, n, args.seconds,
-                                                         f"cache-hit x{n}", dpop_key=dpop,
-                                                         document=document))
-                print(json.dumps(hit.report(args.latency_ms)), flush=True)
+        ctx = Context(args=args, ids=ids, load=load, wrk=wrk, load_cpus=load_cpus,
+                      wrk_threads=len(load_cpus),
+                      processes=args.load_processes or len(load_cpus))
+        print(json.dumps({
+            "clients": clients, "seconds": args.soak_seconds or args.seconds,
+            "simulator_latency_ms": args.latency_ms, "load": load,
+            "mode": "soak" if args.soak_seconds else "rate" if args.rate or
+            args.capacity_fraction else "closed",
+            "gateway_cpus": sorted(gateway_cpus), "load_cpus": sorted(load_cpus),
+            "variants": [{"name": v.name, "port": v.port, "workers": v.args.workers,
+                          "cache": "in-process" if v.args.no_redis else v.args.redis_url,
+                          "audit": v.args.audit, "trusted_documents": v.args.trusted,
+                          "dpop": v.args.dpop, "idle_cpus_busy": v.idle_cpus_busy}
+                         for v in variants],
+            "repeat": args.repeat, "temp": str(root)}), flush=True)
+        for round_ in range(1, args.repeat + 1):
+            for variant in variants:
+                for n in clients:
+                    for kind in ("miss", "hit"):
+                        if kind in args.runs:
+                            await _one(ctx, variant, kind, n, round_)
+        if ids.wrapped:
+            _emit(ctx, {"note": "the cold children were used up and started again: "
+                                "later cache-miss runs may have hit (entries live 30 s)"})
+        if args.repeat > 1:
+            for summary in _summaries(ctx.results):
+                print(json.dumps(summary), flush=True)
     finally:
-        for process in (gateway, simulators):
-            if process is not None:
+        for process in [v.process for v in variants] + [simulators]:
+            if process is not None and process.poll() is None:
                 process.terminate()
-                process.wait(timeout=10)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         await jwks_runner.cleanup()
         await stack.aclose()
 
 
-def _arguments() -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", default="1,32", help="comma-separated concurrencies")
+    parser.add_argument("--clients", default="1,32",
+                        help="comma-separated concurrencies (connections)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--children", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--hot", type=int, default=200, help="children in the cache-hit set")
-    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--port", type=int, default=None,
+                        help="the gateway's port (the n-th --compare variant: port + n; "
+                             "default: a free one each)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true", help="use the in-process cache")
     parser.add_argument("--runs", default="miss,hit", help="which runs: miss, hit or both")
@@ -370,8 +825,49 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--audit-server", default="postgresql://postgres@127.0.0.1:5432",
                         help="PostgreSQL server (admin) for --audit postgresql: a fresh database "
                         "is made and dropped")
-    return parser.parse_args()
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="contactpoint serve --workers N (all pinned to the gateway CPUs)")
+    parser.add_argument("--load", choices=["wrk", "python"], default=None,
+                        help="load generator for closed-loop runs (default: wrk if installed)")
+    parser.add_argument("--load-cpus", type=int, default=None, metavar="N",
+                        help="CPUs for the load generator and simulators: the last N (default "
+                             "half, at least 1); the gateway gets the others")
+    parser.add_argument("--load-processes", type=int, default=None, metavar="P",
+                        help="Python client processes (default: one per load CPU)")
+    parser.add_argument("--rate", type=float, default=None, metavar="R",
+                        help="open loop at R requests/s (Python client; latency from each "
+                             "request's intended send time)")
+    parser.add_argument("--capacity-fraction", type=float, default=None, metavar="F",
+                        help="without --rate: a closed-loop run first, then open loop at F "
+                             "times its requests/s (e.g. 0.7)")
+    parser.add_argument("--soak-seconds", type=float, default=None, metavar="S",
+                        help="with --rate or --capacity-fraction: one open-loop run of S "
+                             "seconds, sampling the gateway's RSS")
+    parser.add_argument("--soak-warmup", type=float, default=60.0, metavar="S",
+                        help="soak: RSS after this many seconds is the baseline (default 60)")
+    parser.add_argument("--soak-sample-seconds", type=float, default=10.0, metavar="S")
+    parser.add_argument("--profile", type=float, default=None, metavar="SECONDS",
+                        help="py-spy the gateway for the first SECONDS of each timed run and "
+                             "print self time by layer")
+    parser.add_argument("--profile-threads", choices=["gil", "all"], default="gil",
+                        help="gil: sample the thread holding the GIL (Python CPU; default); "
+                             "all: every thread py-spy thinks busy (waits in C included)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="K interleaved rounds of every configuration, then medians")
+    parser.add_argument("--setting", action="append", metavar="SECTION.KEY=VALUE",
+                        help="a gateway setting (a TOML value), e.g. "
+                        "limits.execution_plans=false; repeatable; per --compare variant")
+    parser.add_argument("--compare", default=None, metavar='"A;B"',
+                        help='gateway configurations run alternately, each its own gateway, '
+                             'as extra options: e.g. "plain;--dpop" or '
+                             '"--workers 1;--workers 2" (per-gateway options only: --dpop, '
+                             "--trusted, --audit, --no-redis, --workers, --systems)")
+    return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main(_arguments()))
+    _PARSER = _parser()
+    _ARGS = _PARSER.parse_args()
+    if _ARGS.soak_seconds and not (_ARGS.rate or _ARGS.capacity_fraction):
+        _PARSER.error("--soak-seconds needs --rate or --capacity-fraction")
+    asyncio.run(main(_ARGS, _PARSER))

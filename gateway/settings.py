@@ -36,6 +36,7 @@ __all__ = [
     "NotificationSettings",
     "OutboxSettings",
     "RegistrySettings",
+    "RuntimeSettings",
     "Settings",
     "SubjectAccessSettings",
     "check_production",
@@ -128,6 +129,11 @@ class LimitSettings(_Frozen):
     max_tokens: Annotated[int, Field(ge=50, le=100_000)] = 2_000
     max_children_per_request: Annotated[int, Field(ge=1, le=100)] = 10
     parser_cache_size: Annotated[int, Field(ge=0, le=100_000)] = 512
+    execution_plans: bool = True
+    """Run a query document that has passed validation from its execution plan
+    (`resolvers.plans`: no resolver call per field) from its second request on; false:
+    every request through strawberry's executor. Parsed documents, validation results and
+    plans are each kept for at most `parser_cache_size` documents."""
     max_directives: Annotated[int, Field(ge=1, le=500)] = 50
     """Directives in one document, fragments included (GraphQL Armor's default)."""
     max_json_depth: Annotated[int, Field(ge=2, le=64)] = 32
@@ -379,6 +385,15 @@ class TelemetrySettings(_Frozen):
     log_format: Literal["json", "text"] = "json"
 
 
+class RuntimeSettings(_Frozen):
+    """The Python runtime under load: the garbage collector (`gateway.web.gctuning`)."""
+
+    gc_gen0_threshold: Annotated[int, Field(ge=700, le=1_000_000)] = 50_000
+    """Allocations between two young-generation collections once started (Python's
+    default is 700): fewer collections, each a little longer. Objects alive after
+    start-up and warm-up are frozen out of collection either way."""
+
+
 PURPOSES = ("SAFEGUARDING", "EARLY_HELP", "EDUCATION", "HEALTH_CARE", "SOCIAL_CARE",
             "YOUTH_JUSTICE")
 SCOPES = ("child.identity.read", "child.contact.read", "child.education.read",
@@ -427,6 +442,7 @@ class Settings(_Frozen):
     notifications: NotificationSettings = NotificationSettings()
     subject_access: SubjectAccessSettings = SubjectAccessSettings()
     outbox: OutboxSettings = OutboxSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
     purposes: dict[str, tuple[str, ...]] | None = None
     """Scopes each purpose may use; None keeps the policy file's table. Purposes left out
     of a given table permit nothing."""

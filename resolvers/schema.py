@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import BREAK, GraphQLError
@@ -22,18 +22,20 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
-from gateway.telemetry.requests import ExecutionSpan
+from gateway.telemetry.requests import ExecutionSpan, execution_observed
 from resolvers.cost import max_cost_rule
 from resolvers.mutation import Mutation
+from resolvers.plans import Plans
 from resolvers.query import Query
 from resolvers.repeats import max_repeats_rule
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from graphql import DirectiveNode, VisitorAction
     from graphql.validation import ASTValidationContext
-    from strawberry.types import ExecutionContext
+    from strawberry.types import ExecutionContext, ExecutionResult
+    from strawberry.types.graphql import OperationType
 
     from gateway.settings import LimitSettings
 
@@ -58,6 +60,10 @@ class _MaskErrors(MaskErrors):
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
+
+    def mask(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """The errors as this extension leaves them (for the execution plans' results)."""
+        return self._process_errors(errors)
 
 
 def _directive_limit(limit: int) -> type[ASTValidationRule]:
@@ -87,16 +93,42 @@ def _directive_limit(limit: int) -> type[ASTValidationRule]:
 
 
 class _QuietSchema(strawberry.Schema):
-    """A schema that does not log errors itself.
+    """A schema that does not log errors itself, and runs known documents from plans.
 
     strawberry logs every error with its message and traceback, and messages
     can quote data. Deliberate errors need no log; unexpected ones are logged
     by `_mask`, without their message.
+
+    A query document that has passed validation once is run from its execution
+    plan afterwards (`resolvers.plans`), with its errors masked as `_MaskErrors`
+    masks them and its operation observed as `ExecutionSpan` observes it.
     """
+
+    plans: Plans | None = None
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         return
+
+    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                      context_value: Any | None = None,  # noqa: ANN401 -- strawberry's signature
+                      root_value: Any | None = None,  # noqa: ANN401
+                      operation_name: str | None = None,
+                      allowed_operation_types: Iterable[OperationType] | None = None,
+                      operation_extensions: dict[str, Any] | None = None) -> ExecutionResult:
+        plans = self.plans
+        planned = (plans is not None and query is not None and root_value is None
+                   and allowed_operation_types is None and operation_extensions is None)
+        if planned and (known := plans.known(query, operation_name)) is not None:  # type: ignore[union-attr, arg-type]
+            result = await plans.run(known, variable_values, context_value)  # type: ignore[union-attr]
+            if result is not None:
+                return result
+        result = await super().execute(query, variable_values, context_value, root_value,
+                                       operation_name, allowed_operation_types,
+                                       operation_extensions)
+        if planned:
+            plans.learn(query, operation_name, result)  # type: ignore[union-attr, arg-type]
+        return result
 
 
 def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Schema:
@@ -124,7 +156,12 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
         ExecutionSpan,  # a span and the metrics' operation label; never arguments or variables
     ]
     config = StrawberryConfig(disable_field_suggestions=not development)
-    return _QuietSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    schema = _QuietSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    if limits.execution_plans and size:
+        masking = _MaskErrors(should_mask_error=_mask, error_message="Internal error.")
+        schema.plans = Plans(schema._schema, size, execution_observed,
+                             masking.mask)
+    return schema
 
 
 def public_schema() -> str:

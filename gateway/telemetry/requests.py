@@ -32,14 +32,15 @@ from gateway.telemetry.tracing import recording, span, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from contextlib import AbstractContextManager
 
     from graphql import DocumentNode
     from opentelemetry.trace import Span
     from prometheus_client import Counter, Histogram
     from starlette.responses import Response
 
-__all__ = ["MAX_OPERATIONS", "ExecutionSpan", "RequestObservation", "operation_label",
-           "outcome_code", "request_started"]
+__all__ = ["MAX_OPERATIONS", "ExecutionSpan", "RequestObservation", "execution_observed",
+           "operation_label", "outcome_code", "request_started"]
 
 MAX_OPERATIONS = 100
 """Distinct operation labels per process; any further one is counted as "other"."""
@@ -184,9 +185,19 @@ class ExecutionSpan(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        label = operation_label(context.graphql_document, context.operation_name)
-        observation = _current.get()
-        if observation is not None:
-            observation.operation = label
-        with span("graphql.execute", {"graphql.operation": label}):
+        with execution_observed(context.graphql_document, context.operation_name):
             yield
+
+
+def execution_observed(document: DocumentNode | None,
+                       operation_name: str | None) -> AbstractContextManager[Span | None]:
+    """Name the request's operation for its metrics, and open the "graphql.execute" span.
+
+    For `ExecutionSpan` and for the execution plans (`resolvers.plans`), which
+    run without strawberry's extensions.
+    """
+    label = operation_label(document, operation_name)
+    observation = _current.get()
+    if observation is not None:
+        observation.operation = label
+    return span("graphql.execute", {"graphql.operation": label})

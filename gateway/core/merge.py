@@ -98,10 +98,17 @@ class MergeRules:
 
     traits: Mapping[str, SourceTraits]
     authority: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    _orders: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False,
+                                                default_factory=dict)
+    """Each fact's precedence, worked out on first use (merged per child per request)."""
 
     def precedence(self, fact: str) -> tuple[str, ...]:
-        first = self.authority.get(fact, ())
-        return (*first, *(name for name in self.traits if name not in first))
+        order = self._orders.get(fact)
+        if order is None:
+            first = self.authority.get(fact, ())
+            order = (*first, *(name for name in self.traits if name not in first))
+            self._orders[fact] = order
+        return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +131,13 @@ class Merged:
 
 def _single(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
             failed: Sequence[str]) -> tuple[Any, Provenance | None]:
-    stating = [(name, getattr(answered[name], fact)) for name in rules.precedence(fact)
-               if name in answered and getattr(answered[name], fact) is not None]
+    order = rules.precedence(fact)
+    stating = [(name, value) for name in order if name in answered
+               and (value := getattr(answered[name], fact)) is not None]
     if not stating:
         return None, None
     source, value = stating[0]
-    missing = tuple(n for n in rules.precedence(fact)[:rules.precedence(fact).index(source)]
+    missing = tuple(n for n in order[:order.index(source)]
                     if n in failed and fact in rules.traits[n].provides)
     return value, Provenance((source,), tuple(n for n, v in stating[1:] if v != value), missing)
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from gateway.telemetry import configure_telemetry, metrics_endpoint
 from gateway.web.admin import admin_routes
 from gateway.web.cors import cors_middleware
+from gateway.web.gctuning import tune_gc_after_startup
 from gateway.web.health import healthz, readyz
 from gateway.web.http import graphql_endpoint
 from gateway.web.notices import notice_endpoint
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> Starlette:
         configure_telemetry(settings)
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
+            tune_gc_after_startup(settings.runtime)
             yield
 
     routes = [

@@ -25,7 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.web.app import create_app
     from gateway.web.deadlines import deadline_protocol
     from gateway.web.documents import check_documents
-    from gateway.web.serving import serve_workers, tune_gc, workers_problem
+    from gateway.web.gctuning import freeze_startup
+    from gateway.web.serving import serve_workers, workers_problem
 
     try:
         settings = check_production(load_settings(args.config))
@@ -44,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return serve_workers(args.config, workers=args.workers, host=args.host, port=args.port,
                              graceful_seconds=args.graceful_seconds)
-    tune_gc()
+    freeze_startup()
     limits = settings.limits
     # SIGTERM: stop accepting, finish the requests in flight (cancelled after
     # graceful_seconds), then the lifespan's shutdown flushes and closes the audit log.

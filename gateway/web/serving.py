@@ -14,7 +14,6 @@ checkpoint. The supervisor exits once every worker has.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sys
@@ -25,6 +24,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.web.deadlines import DeadlineProtocol
+from gateway.web.gctuning import freeze_startup
 
 if TYPE_CHECKING:
     import socket
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
     from gateway.settings import Settings
 
-__all__ = ["WorkerDeadlineProtocol", "app_from_environment", "serve_workers", "tune_gc",
-           "workers_problem"]
+__all__ = ["WorkerDeadlineProtocol", "app_from_environment", "serve_workers", "workers_problem"]
 
 log = logging.getLogger("gateway.serving")
 
@@ -51,13 +50,6 @@ class WorkerDeadlineProtocol(DeadlineProtocol):
     one is importable everywhere, and `app_from_environment` sets its two clocks from the
     worker's settings (uvicorn loads the protocol, then calls the factory, then accepts).
     """
-
-
-def tune_gc() -> None:
-    """Fewer, later collections: start-up objects frozen, a larger young generation."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def workers_problem(settings: Settings, workers: int) -> str | None:
@@ -101,7 +93,7 @@ def app_from_environment() -> Starlette:
     WorkerDeadlineProtocol.header_seconds = settings.limits.header_read_seconds
     WorkerDeadlineProtocol.body_seconds = settings.limits.body_read_seconds
     app = create_app(settings)
-    tune_gc()
+    freeze_startup()
     log.info("worker %d starting (read deadlines: head %gs, body %gs)", os.getpid(),
              WorkerDeadlineProtocol.header_seconds, WorkerDeadlineProtocol.body_seconds)
     return app

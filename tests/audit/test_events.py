@@ -1,16 +1,22 @@
 """Audit events: canonical round trip, pseudonyms only, checkpoints signed and checked."""
 
 import datetime
+import hashlib
+import hmac
 import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from gateway.accountability.audit import AuditEvent, child_pseudonym
 from gateway.accountability.audit.chain import GENESIS, Head, Sealer, chain_hash, encoded, leaf_hash
 from gateway.accountability.audit.checkpoints import CheckpointKey
 from gateway.accountability.audit.events import decode, encode
+from gateway.crypto.keys import derive_key
 from gateway.settings import ConfigError
 from tests.audit.helpers import SECRET, event, settings
 
@@ -141,3 +147,37 @@ def test_bad_key_files(tmp_path, content, fragment):
         path.write_bytes(content)
     with pytest.raises(ConfigError, match=fragment):
         CheckpointKey.from_settings(settings(checkpoint_key_file=str(path)))
+
+
+# --- encode: orjson's bytes are json's bytes --------------------------------------------
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+"""Any text JSON can hold in UTF-8 (no lone surrogates): control characters, quotes, emoji."""
+
+
+def _reference(ev: AuditEvent) -> bytes:
+    """The canonical bytes as defined: `json.dumps` with sorted keys, compact, UTF-8."""
+    return json.dumps(ev.to_json(), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(subject=_TEXT, organisation=st.none() | _TEXT, case=st.none() | _TEXT,
+       released=st.lists(_TEXT, max_size=4), withheld=st.lists(st.tuples(_TEXT, _TEXT),
+                                                                max_size=3),
+       reason=st.none() | _TEXT, count=st.none() | st.integers(1, 2**64 + 5))
+def test_encode_writes_the_bytes_json_defines(subject, organisation, case, released, withheld,
+                                              reason, count):
+    ev = AuditEvent(at=datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC),
+                    request_id="req-1", action="request", outcome="refused", subject=subject,
+                    organisation=organisation, client_id="client-a", purpose=None,
+                    case_reference=case, child=None, released=tuple(released),
+                    withheld=tuple(withheld), reason=reason, count=count)
+    assert encode(ev) == _reference(ev)
+
+
+def test_a_child_pseudonym_is_the_keyed_hmac_of_the_nhs_number():
+    for nhs in ("9990000018", "9990000026", "9990000018"):
+        expected = hmac.new(derive_key(SECRET, "audit-child"), nhs.encode(),
+                            hashlib.sha256).hexdigest()
+        assert child_pseudonym(SECRET, nhs) == expected

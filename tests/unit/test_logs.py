@@ -11,7 +11,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from gateway.logs import JsonFormatter, configure_logging, exception_summary, request_id_var
+from gateway.logs import (
+    JsonFormatter,
+    configure_logging,
+    exception_summary,
+    flush_logging,
+    request_id_var,
+)
 
 SECRET = "9990001234 Jane Doe AB1 2CD"
 
@@ -84,6 +90,7 @@ def test_configure_logging_switches_format_and_keeps_messages_out_of_tracebacks(
         finally:
             request_id_var.reset(token)
     finally:
+        flush_logging()  # the line is written by the log writer's thread
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
     output = stream.getvalue()

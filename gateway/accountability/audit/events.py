@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.crypto.keys import derive_key
 
 __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "encode",
@@ -226,9 +228,20 @@ def _texts(data: dict[str, Any], key: str) -> tuple[str, ...]:
 
 
 def encode(event: AuditEvent) -> bytes:
-    """The canonical bytes of an event: JSON, sorted keys, no spaces, UTF-8."""
-    return json.dumps(event.to_json(), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The canonical bytes of an event: JSON, sorted keys, no spaces, UTF-8.
+
+    As `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes
+    them (the definition); orjson writes the same bytes for the strings, lists, null
+    and integers of an event, faster. Anything else (a `count` not an int, a value
+    orjson refuses) goes through `json` itself.
+    """
+    data = event.to_json()
+    if event.count is None or type(event.count) is int:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode(data: bytes | str) -> AuditEvent:

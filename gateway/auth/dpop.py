@@ -17,6 +17,7 @@ arithmetic (through `cryptography`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -40,13 +42,14 @@ from gateway.auth.errors import TokenRejectedError
 from gateway.auth.keys import MIN_RSA_BITS, deprecated_algorithm_accepted, key_fits, modulus_bits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     import redis.asyncio as aioredis
     from joserfc._rfc7515.model import JWSAlgModel
 
 __all__ = [
     "DPOP_PROOF_TYPE",
+    "DeferredReplayCheck",
     "DpopProofRejectedError",
     "DpopRequest",
     "ProofKeyCache",
@@ -54,6 +57,7 @@ __all__ = [
     "access_token_hash",
     "challenge",
     "check_proof",
+    "deferred_replay_checks",
     "load_or_create_key",
     "make_proof",
     "normalise_htu",
@@ -298,6 +302,46 @@ def challenge(algorithms: Iterable[str], exc: BaseException | None = None) -> st
     return f'Bearer realm="contactpoint", {dpop}'
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredReplayCheck:
+    """A proof's replay check, left for the request's first Redis round trip.
+
+    `key` is to be set once (`SET key 1 NX EX ttl`): set before means a replay.
+    If that round trip cannot be made, `now` makes the check on its own (in Redis,
+    or in this process while Redis is away), as `ProofReplayCache.first_use` would.
+    """
+
+    cache: ProofReplayCache
+    key: str
+    digest: str
+    ttl: int
+
+    async def now(self) -> bool:
+        """The check on its own, as `first_use` makes it outside `deferred_replay_checks`."""
+        return await self.cache.first_use_of(self.digest, self.ttl)
+
+
+_DEFERRED: ContextVar[list[DeferredReplayCheck] | None] = ContextVar(
+    "dpop_deferred_replay_checks", default=None)
+
+
+@contextlib.contextmanager
+def deferred_replay_checks() -> Iterator[list[DeferredReplayCheck]]:
+    """Inside this block, a replay check that would go to Redis is deferred, not made.
+
+    `first_use` then answers True and appends the check to the yielded list; the
+    caller owes the check before it does anything for the request (the gateway
+    makes it in the request's first round trip, with the rate limit). A check
+    that Redis cannot serve now (none configured, or in a back-off) is made at once.
+    """
+    checks: list[DeferredReplayCheck] = []
+    token = _DEFERRED.set(checks)
+    try:
+        yield checks
+    finally:
+        _DEFERRED.reset(token)
+
+
 class ProofReplayCache:
     """Remembers proof `jti`s so that each proof is used once, in every process.
 
@@ -306,6 +350,7 @@ class ProofReplayCache:
     Redis). Without it, or while it is failing (retried after
     `retry_seconds`), a bounded in-process map: a replay to another process
     during an outage is then not caught, which is logged once per outage.
+    Inside `deferred_replay_checks` the Redis check is handed to the caller.
     """
 
     def __init__(self, redis: aioredis.Redis | None = None, key_prefix: str = "cpg:", *,
@@ -319,20 +364,38 @@ class ProofReplayCache:
         self._down_until = 0.0
         self._seen: OrderedDict[str, float] = OrderedDict()
 
+    @property
+    def shared(self) -> bool:
+        """Whether checks go to Redis now (one is configured, and not in a back-off)."""
+        return self._redis is not None and self._clock() >= self._down_until
+
     async def first_use(self, jkt: str, jti: str, ttl_seconds: int) -> bool:
         """Whether this (`jkt`, `jti`) is new; it is remembered for `ttl_seconds`."""
         digest = hashlib.sha256(f"{jkt}\x00{jti}".encode()).hexdigest()
+        deferred = _DEFERRED.get()
+        if deferred is not None and self.shared:
+            deferred.append(DeferredReplayCheck(self, self._prefix + digest, digest,
+                                                max(1, ttl_seconds)))
+            return True
+        return await self.first_use_of(digest, ttl_seconds)
+
+    async def first_use_of(self, digest: str, ttl_seconds: int) -> bool:
+        """`first_use` of the (`jkt`, `jti`) whose digest is `digest`, never deferred."""
         if self._redis is not None and self._clock() >= self._down_until:
             try:
                 stored = await self._redis.set(self._prefix + digest, b"1", nx=True,
                                                ex=max(1, ttl_seconds))
             except (RedisError, OSError) as exc:
-                self._down_until = self._clock() + self._retry_seconds
-                logger.warning("DPoP replay cache: Redis unavailable (%s), checking in this "
-                               "process for %.0f s", type(exc).__name__, self._retry_seconds)
+                self.failed(exc)
             else:
                 return bool(stored)
         return self._first_use_here(digest, ttl_seconds)
+
+    def failed(self, exc: BaseException) -> None:
+        """Redis failed under a replay check: check in this process for a while."""
+        self._down_until = self._clock() + self._retry_seconds
+        logger.warning("DPoP replay cache: Redis unavailable (%s), checking in this "
+                       "process for %.0f s", type(exc).__name__, self._retry_seconds)
 
     def _first_use_here(self, digest: str, ttl_seconds: int) -> bool:
         now = self._clock()

@@ -34,11 +34,24 @@ class CacheStore(Protocol):
     @property
     def status(self) -> str: ...
 
+    @property
+    def shared(self) -> bool:
+        """Whether its entries are in Redis, readable by a script now (not in a back-off)."""
+        ...
+
+    def failed(self, exc: BaseException) -> None:
+        """A call that read its entries (a script) failed: stay away for a while."""
+        ...
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
 
     async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None: ...
 
     async def delete_many(self, keys: Sequence[str]) -> None: ...
+
+    async def write(self, purges: Sequence[str], items: Sequence[tuple[str, bytes, float]]) -> None:
+        """`delete_many(purges)` then `set_many(items)`, in one round trip."""
+        ...
 
     async def ping(self) -> bool: ...
 
@@ -50,6 +63,7 @@ class MemoryStore:
 
     kind = "memory"
     status = "ok"
+    shared = False
 
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
@@ -81,6 +95,13 @@ class MemoryStore:
         for key in keys:
             self._entries.pop(key, None)
 
+    async def write(self, purges: Sequence[str], items: Sequence[tuple[str, bytes, float]]) -> None:
+        await self.delete_many(purges)
+        await self.set_many(items)
+
+    def failed(self, exc: BaseException) -> None:
+        """Nothing to stay away from."""
+
     async def ping(self) -> bool:
         return True
 
@@ -104,10 +125,17 @@ class RedisStore:
     def status(self) -> str:
         return "unavailable" if self._down_until > self._clock() else "ok"
 
+    @property
+    def shared(self) -> bool:
+        return self._usable()
+
     def _usable(self) -> bool:
         return self._down_until <= self._clock()
 
-    def _failed(self, exc: Exception) -> None:
+    def failed(self, exc: BaseException) -> None:
+        self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
         self._down_until = self._clock() + self._retry_seconds
         log.warning("cache store unavailable, serving uncached: %s", type(exc).__name__)
 
@@ -138,6 +166,23 @@ class RedisStore:
             return
         try:
             await self._client.delete(*keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+
+    async def write(self, purges: Sequence[str], items: Sequence[tuple[str, bytes, float]]) -> None:
+        # Purges are sent even in a back-off period (as `delete_many`): forgetting a
+        # shielded child's answers is worth a try; writes wait for Redis to be back.
+        if not items or not self._usable():
+            await self.delete_many(purges)
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                # Queued, not sent: the pipeline object comes back typed as awaitable.
+                if purges:
+                    _ = pipe.delete(*purges)
+                for key, value, ttl in items:
+                    _ = pipe.set(key, value, px=max(1, int(ttl * 1000)))
+                await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
 

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from gateway.alerts import AlertSink
     from gateway.settings import BudgetSettings
 
-__all__ = ["WINDOWS", "Budgets", "Charge", "Window", "limits_for", "warning_threshold"]
+__all__ = ["WINDOWS", "Budgets", "Charge", "PendingCharge", "Window", "limits_for",
+           "warning_threshold"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,31 @@ class Charge:
     """False if this child was already counted in every window (the charge was free)."""
     usage: dict[str, tuple[int, int]]
     """Window name -> (used, limit) after the charge, e.g. {"subject_hour": (7, 20)}."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCharge:
+    """One charge worked out but not yet counted: whose, which child, its keys and arguments.
+
+    `keys` and `args` are the budget script's (`CHARGE_DISTINCT`): the windows' keys,
+    then the organisation's baseline key when `based`.
+    """
+
+    subject: str
+    organisation: str | None
+    child: str
+    request_id: str
+    purpose: str | None
+    now: float
+    slots: tuple[Slot, ...]
+    member: str
+    keys: tuple[str, ...]
+    args: tuple[str | float | int, ...]
+
+    @property
+    def based(self) -> bool:
+        """Whether the charge carries the organisation's baseline (its last key)."""
+        return len(self.keys) > 3 * len(self.slots)
 
 
 def limits_for(settings: BudgetSettings, roles: Iterable[str]) -> BudgetLimits:
@@ -121,6 +147,15 @@ class Budgets:
         """"degraded" while Redis is failing and budgets hold per process only, else "ok"."""
         return "degraded" if self._redis is not None and self._backoff.down else "ok"
 
+    @property
+    def shared(self) -> bool:
+        """Whether a charge may be counted in Redis now, in one script call and nothing else.
+
+        False inside a back-off period, and while counts made in this process wait to
+        be written back (the next `charge` does that first).
+        """
+        return self._script is not None and not self._backoff.down and not self._local
+
     async def charge(self, *, subject: str, organisation: str | None, roles: frozenset[str],
                      child: str, request_id: str, purpose: str | None = None) -> Charge:
         """Count `child` (a keyed pseudonym) for `subject` and `organisation`.
@@ -129,17 +164,48 @@ class Budgets:
         full; nothing is then counted anywhere. The first refusal of a window's bucket
         (per subject or organisation) alerts "budget_exceeded"; later ones do not.
         """
+        pending = self.prepare(subject=subject, organisation=organisation, roles=roles,
+                               child=child, request_id=request_id, purpose=purpose)
+        return await self.settle(pending, await self.count(pending))
+
+    def prepare(self, *, subject: str, organisation: str | None, roles: frozenset[str],
+                child: str, request_id: str, purpose: str | None = None) -> PendingCharge:
+        """The charge `charge` would make, worked out but not counted (see `settle`)."""
         now = self._clock()
         slots = self._slots(subject, organisation, limits_for(self._settings, roles), now)
-        baseline = None if organisation is None else self._baseline_args(organisation, now)
-        outcome = await self._count(slots, self._hash("child", child), now, baseline)
+        member = self._hash("child", child)
+        keys = [k for s in slots for k in (s.key, f"{s.key}:warned", f"{s.key}:exceeded")]
+        args: list[str | float | int] = [
+            member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))]
+        if organisation is not None and len(slots) == len(WINDOWS):
+            key, more = self._baseline_args(organisation, now)
+            keys.append(key)
+            args += more
+        return PendingCharge(subject, organisation, child, request_id, purpose, now,
+                             tuple(slots), member, tuple(keys), tuple(args))
+
+    def locally(self, pending: PendingCharge) -> Outcome:
+        """Count `pending` in this process (Redis away): its share, or refuse if configured."""
+        return self._locally(pending.slots, pending.member, pending.now)
+
+    def failed(self, exc: BaseException) -> None:
+        """Redis failed under a call that carried a charge: count here for a while."""
+        self._backoff.failed(exc)
+
+    def succeeded(self) -> None:
+        self._backoff.succeeded()
+
+    async def settle(self, pending: PendingCharge, outcome: Outcome) -> Charge:
+        """What `outcome` (the counted `pending`) means: alerts, and the refusal's error."""
+        slots, now, subject, organisation = (pending.slots, pending.now, pending.subject,
+                                             pending.organisation)
         usage = {s.window.name: (used, s.limit)
                  for s, used in zip(slots, outcome.used, strict=True)}
         marked = [s for s, mark in zip(slots, outcome.marked, strict=True) if mark]
         if not marked and not outcome.unusual:
             return Charge(counted=any(outcome.added), usage=usage)
-        facts = _AlertFacts(self._alerts, now, request_id, self._pseudonym(subject),
-                            organisation, child, purpose, usage)
+        facts = _AlertFacts(self._alerts, now, pending.request_id, self._pseudonym(subject),
+                            organisation, pending.child, pending.purpose, usage)
         if outcome.unusual:
             await facts.emit("organisation_rate_unusual", ORGANISATION_HOUR,
                              baseline=round(outcome.baseline, 1),
@@ -195,25 +261,19 @@ class Budgets:
                      for s in slots]
         return self._local.charge(slots, member, now)
 
-    async def _count(self, slots: Sequence[Slot], member: str, now: float,
-                     baseline: tuple[str, list[float | int]] | None) -> Outcome:
+    async def count(self, pending: PendingCharge) -> Outcome:
+        """Count `pending` on its own: in Redis (writing back local counts first) or here."""
         if self._redis is None or self._script is None or self._backoff.down:
-            return self._locally(slots, member, now)
-        keys = [k for s in slots for k in (s.key, f"{s.key}:warned", f"{s.key}:exceeded")]
-        args: list[str | float | int] = [
-            member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))]
-        if baseline is not None and len(slots) == len(WINDOWS):
-            keys.append(baseline[0])
-            args += baseline[1]
+            return self.locally(pending)
         try:
             if self._local:
-                await self._write_back(self._redis, now)
-            reply = await self._script(keys=keys, args=args)
+                await self._write_back(self._redis, pending.now)
+            reply = await self._script(keys=list(pending.keys), args=list(pending.args))
         except REDIS_FAILURES as exc:
             self._backoff.failed(exc)
-            return self._locally(slots, member, now)
+            return self.locally(pending)
         self._backoff.succeeded()
-        return Outcome.from_reply(reply, len(slots))
+        return Outcome.from_reply(reply, len(pending.slots))
 
     async def _write_back(self, redis: aioredis.Redis, now: float) -> None:
         """Add what this process counted while Redis was away (no limit: it is history)."""

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gateway.core.caller import Caller
-    from gateway.limits.budgets import Budgets
+    from gateway.limits.budgets import Budgets, PendingCharge
 
 __all__ = ["ChildCharger"]
 
@@ -27,3 +27,10 @@ class ChildCharger:
         await self.budgets.charge(subject=caller.subject, organisation=caller.organisation,
                                   roles=caller.roles, child=self.pseudonymise_child(nhs_number),
                                   request_id=request_id)
+
+    def prepare(self, caller: Caller, nhs_number: str, request_id: str) -> PendingCharge:
+        """The charge `__call__` would make, to be counted with others in one round trip."""
+        return self.budgets.prepare(subject=caller.subject, organisation=caller.organisation,
+                                    roles=caller.roles,
+                                    child=self.pseudonymise_child(nhs_number),
+                                    request_id=request_id)

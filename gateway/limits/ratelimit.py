@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import RateLimitedError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from gateway.settings import BudgetSettings
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "RatePlan"]
 
 _PRUNE_AT = 100_000
 """In-process keys kept before expired ones are swept (only while Redis is away)."""
@@ -57,6 +58,17 @@ class _LocalGcra:
         return 0
 
 
+@dataclass(frozen=True, slots=True)
+class RatePlan:
+    """One request's rate-limit check, worked out but not yet made (see `RateLimiter.plan`)."""
+
+    keys: tuple[str, str]
+    now: int
+    """Integer ms."""
+    args: tuple[int, ...]
+    """The GCRA script's arguments: now, then each key's interval (ms) and burst."""
+
+
 class RateLimiter:
     """Refuses a request when its subject or its client is over its per-minute rate.
 
@@ -82,15 +94,42 @@ class RateLimiter:
         """"degraded" while Redis is failing and limits hold per process only, else "ok"."""
         return "degraded" if self._redis is not None and self._backoff.down else "ok"
 
-    async def check(self, *, subject: str, client_id: str) -> None:
-        """Count one request; raises `RateLimitedError` (nothing counted) when over a limit."""
+    @property
+    def shared(self) -> bool:
+        """Whether the check may be made in Redis now (not inside a back-off period)."""
+        return self._script is not None and not self._backoff.down
+
+    def plan(self, *, subject: str, client_id: str) -> RatePlan:
+        """The check for one request of `subject` through `client_id`, to be made later."""
         now = int(self._clock() * 1000)
         keys = (f"{self._prefix}s:{self._hash('subject', subject)}",
                 f"{self._prefix}c:{self._hash('client', client_id)}")
-        wait = await self._wait_ms(keys, now)
-        if wait > 0:
+        return RatePlan(keys, now, (now, *(v for limit in self._limits for v in limit)))
+
+    async def check(self, *, subject: str, client_id: str) -> None:
+        """Count one request; raises `RateLimitedError` (nothing counted) when over a limit."""
+        await self.check_plan(self.plan(subject=subject, client_id=client_id))
+
+    async def check_plan(self, plan: RatePlan) -> None:
+        """Make the check `plan` describes, in Redis or (while it is away) in this process."""
+        self.settle(await self._wait_ms(plan.keys, plan.now))
+
+    def settle(self, wait_ms: int) -> None:
+        """Raise `RateLimitedError` when the check said to wait `wait_ms` (> 0)."""
+        if wait_ms > 0:
             RATE_LIMIT_REFUSALS.labels("requests_per_minute").inc()
-            raise RateLimitedError(retry_after=max(1, math.ceil(wait / 1000)))
+            raise RateLimitedError(retry_after=max(1, math.ceil(wait_ms / 1000)))
+
+    def locally(self, plan: RatePlan) -> int:
+        """The wait in ms by this process's own counts (Redis away): 0 passes."""
+        return self._local.wait_ms(plan.keys, self._limits, plan.now)
+
+    def failed(self, exc: BaseException) -> None:
+        """Redis failed under a call that carried this check: count here for a while."""
+        self._backoff.failed(exc)
+
+    def succeeded(self) -> None:
+        self._backoff.succeeded()
 
     async def _wait_ms(self, keys: Sequence[str], now: int) -> int:
         if self._script is None or self._backoff.down:

@@ -13,8 +13,9 @@ replaced or removed meanwhile changes the next request, never this one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from strawberry.dataloader import DataLoader
 
@@ -31,6 +32,7 @@ from gateway.core.errors import (
 )
 from gateway.core.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
 from gateway.lookup.search import matches
+from gateway.telemetry.upstream import cache_span
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -41,24 +43,16 @@ if TYPE_CHECKING:
     from gateway.core.merge import Merged
     from gateway.core.policy import ChildState, Decision, Scope
     from gateway.crypto.ids import ChildIdCodec
-    from gateway.lookup.challenges import Challenges
+    from gateway.lookup.admission import Admission, Gate
+    from gateway.lookup.challenges import Challenges, ChallengeState, Made
     from gateway.lookup.search import ExactSearch, SearchTerms
     from gateway.lookup.sources import ChildSources, SourceProvider, Sources
 
-__all__ = ["MAX_MATCHES", "AccessHistory", "BudgetCharger", "ChildRelease", "Lookup",
-           "LookupServices", "Match"]
+__all__ = ["MAX_MATCHES", "AccessHistory", "ChildRelease", "Lookup", "LookupServices", "Match"]
 
 MAX_MATCHES = 5
 _MATCH_FIELDS = frozenset({"ChildMatch.id", "ChildMatch.name", "ChildMatch.dateOfBirth"})
 _NO_SYSTEM = "No system holding children's records answered."
-
-
-class BudgetCharger(Protocol):
-    """Counts a looked-up child against the caller's harvesting budgets."""
-
-    async def __call__(self, caller: Caller, nhs_number: str, request_id: str) -> None:
-        """Raises AccessBudgetExceededError when this child would exceed a budget."""
-        ...
 
 
 class AccessHistory(Protocol):
@@ -76,7 +70,8 @@ class LookupServices:
     today: Callable[[], dt.date]
     max_children_per_request: int
     purposes: Mapping[str, frozenset[Scope]]
-    charge: BudgetCharger
+    gate: Gate
+    """Admits the request, charges its children and reads their cache entries: one round trip."""
     access_history: AccessHistory
     case_references: CaseReferenceRule = field(default_factory=CaseReferenceRule)
     subject_access: SubjectAccess = field(default_factory=SubjectAccess)
@@ -111,6 +106,8 @@ class Lookup:
     services: LookupServices
     caller: Caller
     request_id: str
+    admission: Admission | None = None
+    """What the request owes before any work (see `gateway.lookup.admission`); None: nothing."""
     notes: list[ChildAccess] = field(default_factory=list)
     sources: Sources = field(init=False)
     _children: set[str] = field(default_factory=set)
@@ -119,6 +116,26 @@ class Lookup:
     def __post_init__(self) -> None:
         self.sources = self.services.sources.take()
         self._loader = DataLoader(load_fn=self.sources.load)
+        if self.admission is not None:
+            # The resolvers' other I/O (the audit log, challenges) waits for admission too.
+            services = self.services
+            challenges = services.challenges
+            self.services = replace(
+                services, access_history=_AdmittedHistory(self, services.access_history),
+                # Only `make` and `state` are the resolvers' (a cast, not a second Protocol).
+                challenges=None if challenges is None
+                else cast("Challenges", _AdmittedChallenges(self, challenges)))
+
+    async def admitted(self) -> None:
+        """Make the request's admission now if no round trip has carried it yet.
+
+        Raises its refusal (`RateLimitedError`, or `DpopProofRejectedError` for a
+        replayed proof); once decided, costs nothing.
+        """
+        if self.admission is not None and not self.admission.settled:
+            await self.services.gate.first(self.admission, self.caller, (), self.request_id, ())
+        elif self.admission is not None and self.admission.refusal is not None:
+            raise self.admission.refusal
 
     def case_reference(self, raw: str | None) -> str | None:
         """The caller's case reference if it is one (BAD_USER_INPUT, nothing noted, if not)."""
@@ -140,6 +157,7 @@ class Lookup:
 
     async def load(self, nhs_number: str) -> ChildSources:
         """The child's sources, fetched at most once per request however often asked for."""
+        await self.admitted()
         if nhs_number not in self._children:
             if len(self._children) >= self.services.max_children_per_request:
                 raise QueryTooComplexError(
@@ -148,16 +166,28 @@ class Lookup:
             self._children.add(nhs_number)
         return await self._loader.load(nhs_number)
 
-    async def _charge(self, note: ChildAccess, nhs_number: str) -> None:
-        """Count the child against the caller's budgets: looked up counts, matched or not."""
+    async def _charge(self, notes: Sequence[ChildAccess], nhs_numbers: Sequence[str]) -> None:
+        """Count the children against the caller's budgets: looked up counts, matched or not.
+
+        One round trip: it carries the request's admission if still owed, and reads
+        the cache entries of the children not loaded yet (for `load`).
+        """
+        sources = self.sources
+        reads = sources.cache_keys([n for n in nhs_numbers if n not in self._children])
         try:
-            await self.services.charge(self.caller, nhs_number, self.request_id)
+            with cache_span(len(reads)) if reads else contextlib.nullcontext():
+                values = await self.services.gate.first(self.admission, self.caller,
+                                                        nhs_numbers, self.request_id, reads)
         except AccessBudgetExceededError:
-            note.outcome = "budget_exceeded"
+            for note in notes:
+                note.outcome = "budget_exceeded"
             raise
         except BudgetsUnavailableError:
-            note.outcome = "refused"  # budgets could not be counted: nothing is looked up
+            for note in notes:
+                note.outcome = "refused"  # budgets could not be counted: nothing is looked up
             raise
+        if values is not None:
+            sources.prime(reads, values)
 
     def _servable(self, merged: Merged) -> ChildState | None:
         state = merged.state
@@ -177,7 +207,7 @@ class Lookup:
         if nhs is None:
             note.outcome = "not_found"
             raise NotFoundError
-        await self._charge(note, nhs)
+        await self._charge((note,), (nhs,))
         sources = await self.load(nhs)
         note.sources = tuple(o.connector for o in sources.bundle.outcomes)
         if sources.merged.status == "unavailable":
@@ -205,14 +235,8 @@ class Lookup:
             self.note(ChildAccess("children.search", purpose, case_ref)).outcome = "not_found"
         notes = [self.note(ChildAccess("children.search", purpose, case_ref, nhs))
                  for nhs in candidates]
-        try:
-            for nhs, note in zip(candidates, notes, strict=True):
-                await self._charge(note, nhs)
-        except (AccessBudgetExceededError, BudgetsUnavailableError) as exc:
-            for note in notes:
-                note.outcome = ("budget_exceeded" if isinstance(exc, AccessBudgetExceededError)
-                                else "refused")
-            raise
+        if candidates:
+            await self._charge(notes, candidates)
         loaded = await asyncio.gather(*(self.load(nhs) for nhs in candidates))
         found: list[Match] = []
         for nhs, note, sources in zip(candidates, notes, loaded, strict=True):
@@ -234,6 +258,7 @@ class Lookup:
         if search.nhs_number is not None:
             return [search.nhs_number]
         assert search.demographics is not None  # noqa: S101 -- parse_search ensures one of two
+        await self.admitted()  # before the systems are asked anything
         sources = self.sources
         outcome = await sources.search(search.demographics)
         if len(outcome.unavailable) == len(sources.connectors):
@@ -242,6 +267,36 @@ class Lookup:
         # consent) must not take the places of those who may; the per-request child
         # limit bounds the work.
         return list(outcome.nhs_numbers[:self.services.max_children_per_request])
+
+
+@dataclass(frozen=True, slots=True)
+class _AdmittedHistory:
+    """The audit log's history, read only once the request is admitted."""
+
+    lookup: Lookup
+    history: AccessHistory
+
+    async def __call__(self, nhs_number: str, limit: int) -> Sequence[AuditEvent]:
+        await self.lookup.admitted()
+        return await self.history(nhs_number, limit)
+
+
+class _AdmittedChallenges:
+    """`Challenges` as the resolvers use them, each call made only once the request is admitted."""
+
+    def __init__(self, lookup: Lookup, challenges: Challenges) -> None:
+        self._lookup = lookup
+        self._challenges = challenges
+
+    async def make(self, lookup: Lookup, child_id: str | None, purpose: str, path: str,
+                   reason: str, reference: str | None, nhs_number: str | None = None) -> Made:
+        await self._lookup.admitted()
+        return await self._challenges.make(lookup, child_id, purpose, path, reason, reference,
+                                           nhs_number)
+
+    async def state(self, caller: Caller, challenge_id: str) -> ChallengeState:
+        await self._lookup.admitted()
+        return await self._challenges.state(caller, challenge_id)
 
 
 def _visible_match(search: ExactSearch, access: Access, state: ChildState) -> bool:

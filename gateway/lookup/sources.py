@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import orjson
 
 from connectors.errors import ConnectorError
 from gateway.core.facts import SourceFacts, facts_from_json, facts_to_json
@@ -64,11 +65,11 @@ def _encode(facts: SourceFacts | None, version: str) -> bytes:
     # The manifest version travels with the answer: a system replaced under the same
     # name must not be served its predecessor's cached answers (`_decode`).
     body = None if facts is None else facts_to_json(facts)
-    return json.dumps({"v": 1, "m": version, "facts": body}, separators=(",", ":")).encode()
+    return orjson.dumps({"v": 1, "m": version, "facts": body})
 
 
 def _decode(payload: bytes, version: str) -> SourceFacts | None:
-    entry = json.loads(payload)
+    entry = orjson.loads(payload)  # orjson.JSONDecodeError is a ValueError
     if entry["m"] != version:
         raise ValueError("cached by another version of the system")
     body = entry["facts"]
@@ -118,10 +119,22 @@ class Sources:
         self._store = store
         self._sealer = sealer
         self._today = today
+        self._primed: dict[str, bytes | None] = {}
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
         return self._set.connectors
+
+    def cache_keys(self, nhs_numbers: Sequence[str]) -> list[str]:
+        """The cache keys `load` will read for these children (the set in service now)."""
+        return [self._sealer.key(name, nhs) for nhs in nhs_numbers for name in self.connectors]
+
+    def prime(self, keys: Sequence[str], values: Sequence[bytes | None]) -> None:
+        """Values of `cache_keys` read already (with the request's first round trip).
+
+        `load` takes them instead of reading the store again; each is used once.
+        """
+        self._primed.update(zip(keys, values, strict=True))
 
     @property
     def rules(self) -> MergeRules:
@@ -172,8 +185,7 @@ class Sources:
         connectors, versions = in_service.connectors, in_service.versions
         pairs = [(nhs, c) for nhs in nhs_numbers for c in connectors.values()]
         keys = [self._sealer.key(c.name, nhs) for nhs, c in pairs]
-        with cache_span(len(keys)):
-            cached = await self._store.get_many(keys)
+        cached = await self._read(keys)
         outcomes = [self._cached(versions[c.name], c.name, k, s)
                     for (_, c), k, s in zip(pairs, keys, cached, strict=True)]
         count_cache((c.name for _, c in pairs), outcomes)
@@ -189,6 +201,16 @@ class Sources:
             children.append(ChildSources(bundle, merge(bundle, in_service.rules)))
         await self._write_back(in_service, children, keys)
         return children
+
+    async def _read(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The sealed entries under `keys`: primed ones as read, the rest in one round trip."""
+        primed, unread = self._primed, [k for k in keys if k not in self._primed]
+        values = [primed.pop(k, None) for k in keys]
+        if unread:
+            with cache_span(len(unread)):
+                read = dict(zip(unread, await self._store.get_many(unread), strict=True))
+            values = [read.get(k, v) for k, v in zip(keys, values, strict=True)]
+        return values
 
     async def _write_back(self, in_service: ConnectorSet, children: Sequence[ChildSources],
                           keys: Sequence[str]) -> None:
@@ -208,8 +230,8 @@ class Sources:
                 if outcome.status == "ok" and not outcome.from_cache and ttl > 0:
                     payload = _encode(outcome.facts, in_service.versions[outcome.connector])
                     writes.append((key, self._sealer.seal(key, payload), ttl))
-        await self._store.delete_many(purges)
-        await self._store.set_many(writes)
+        if purges or writes:
+            await self._store.write(purges, writes)
 
     async def search(self, criteria: DemographicSearch) -> SearchOutcome:
         """Ask every system for exact demographic matches, in parallel."""

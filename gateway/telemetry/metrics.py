@@ -20,6 +20,7 @@ __all__ = [
     "BUDGET_REFUSALS",
     "CACHE_LOOKUPS",
     "RATE_LIMIT_REFUSALS",
+    "REDIS_ROUND_TRIPS",
     "REQUESTS",
     "REQUEST_SECONDS",
     "UPSTREAM_CALLS",
@@ -60,6 +61,9 @@ BUDGET_REFUSALS = Counter(
     "window was full.", ["window"])
 RATE_LIMIT_REFUSALS = Counter(
     "contactpoint_rate_limit_refusals", "Requests refused by a request-rate limit.", ["limit"])
+REDIS_ROUND_TRIPS = Counter(
+    "contactpoint_redis_round_trips", "Round trips to Redis: each command, pipeline or script "
+    "call sent (counted by the client's connections).")
 AUDIT_COMMIT_SECONDS = Histogram(
     "contactpoint_audit_commit_duration_seconds", "Time to commit one batch of audit events "
     "to the store, by outcome (ok or failed).", ["outcome"], buckets=_COMMIT)

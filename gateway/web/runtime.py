@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import redis.asyncio as aioredis
-
 from connectors.registry import resolve_manifests
 from gateway.accountability.audit import open_audit_log, open_store
 from gateway.accountability.digest import Digester, DigestSchedule, DigestTally
@@ -23,6 +21,7 @@ from gateway.auth.dpop import ProofReplayCache
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, MemoryStore, RedisStore
+from gateway.cache.client import open_redis
 from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.merge import MergeRules, SourceTraits
 from gateway.core.policy import DEFAULT_PURPOSES, Scope
@@ -31,6 +30,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.limits.budgets import Budgets
 from gateway.limits.charger import ChildCharger
 from gateway.limits.ratelimit import RateLimiter
+from gateway.lookup.admission import Gate
 from gateway.lookup.challenges import CHALLENGE_KIND, Challenges
 from gateway.lookup.endpoints import RegistryEndpoints
 from gateway.lookup.pipeline import LookupServices
@@ -44,6 +44,7 @@ from resolvers.schema import build_schema
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
+    import redis.asyncio as aioredis
     import strawberry
 
     from connectors.base import Connector
@@ -113,9 +114,7 @@ class Runtime:
 def _redis(settings: CacheSettings) -> aioredis.Redis | None:
     if settings.redis_url is None:
         return None
-    return aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds, retry_on_timeout=False)
+    return open_redis(settings.redis_url, settings.redis_timeout_seconds)
 
 
 def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules:
@@ -126,7 +125,7 @@ def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules
 
 
 def _services(settings: Settings, registry: Registry, store: CacheStore,
-              accountability: Accountability, budgets: Budgets,
+              accountability: Accountability, gate: Gate,
               challenges: Challenges | None = None) -> LookupServices:
     sealer = CacheSealer(settings.cache.secret.get_secret_value(), settings.cache.key_prefix)
     sources = SourceProvider(registry, store, sealer, london_today)
@@ -134,7 +133,7 @@ def _services(settings: Settings, registry: Registry, store: CacheStore,
         sources=sources,
         ids=ChildIdCodec(settings.ids.secret.get_secret_value(), settings.ids.lifetime_seconds),
         today=london_today, max_children_per_request=settings.limits.max_children_per_request,
-        purposes=purpose_table(settings), charge=ChildCharger(budgets, accountability.child),
+        purposes=purpose_table(settings), gate=gate,
         access_history=accountability.history,
         case_references=CaseReferenceRule(settings.case_references.pattern,
                                           settings.case_references.description),
@@ -212,6 +211,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         outbox.start()  # after the connectors exist; closed (and drained briefly) before them
         stack.push_async_callback(outbox.close)
         _notify_councils(settings, outbox, accountability, registry, pseudonym)
+        rate_limiter = RateLimiter(settings.budgets, client, cache.key_prefix, secret,
+                                   retry_seconds=cache.redis_retry_seconds)
+        gate = Gate(client, rate_limiter, ChildCharger(budgets, accountability.child), store)
         yield Runtime(
             settings=settings,
             schema=schema,
@@ -220,8 +222,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 replay=ProofReplayCache(client, cache.key_prefix,
                                         retry_seconds=cache.redis_retry_seconds)),
             jwks=jwks, store=store, registrations=registrations,
-            services=_services(settings, registry, store, accountability, budgets, challenges),
+            services=_services(settings, registry, store, accountability, gate, challenges),
             pseudonym=pseudonym, accountability=accountability, budgets=budgets,
-            rate_limiter=RateLimiter(settings.budgets, client, cache.key_prefix, secret,
-                                     retry_seconds=cache.redis_retry_seconds),
+            rate_limiter=rate_limiter,
             refusals=refusals, documents=documents, outbox=outbox, digester=digester)

@@ -1,0 +1,89 @@
+"""A request's first Redis round trip: replay check, rate limit, budget charges, cache read.
+
+`FirstTrip` sends `ADMIT_CHARGE_READ` (one script call) and takes its reply
+apart; it knows keys and arguments only. What each part means, and what to do
+when Redis is away, stays with the part's owner (`RateLimiter`, `Budgets`, the
+DPoP replay cache, the cache store), composed in the lookup pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.limits.budget_scripts import ADMIT_CHARGE_READ
+from gateway.limits.windows import Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import redis.asyncio as aioredis
+
+    from gateway.limits.budgets import PendingCharge
+    from gateway.limits.ratelimit import RatePlan
+
+__all__ = ["FirstReply", "FirstTrip", "OnceKey"]
+
+
+@dataclass(frozen=True, slots=True)
+class OnceKey:
+    """A key that may be set only once (a DPoP proof's `jti`), for `ttl` seconds."""
+
+    key: str
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstReply:
+    """What the script did, in its order; a part after a refusal was not reached."""
+
+    first_use: bool | None
+    """False: the once-key was set before (replay), nothing else was done; None: not asked."""
+    wait_ms: int | None
+    """Above 0: rate-limited, nothing else was done; None: not asked or not reached."""
+    outcomes: tuple[Outcome, ...]
+    """The charges made, in order; a refused one is the last."""
+    values: tuple[bytes | None, ...] | None
+    """The keys read, when every charge was accepted; else None."""
+
+
+class FirstTrip:
+    """Sends one request's admission, charges and cache read to Redis as one script call."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._script = redis.register_script(ADMIT_CHARGE_READ)
+
+    async def __call__(self, once: OnceKey | None, rate: RatePlan | None,
+                       charges: Sequence[PendingCharge], reads: Sequence[str]) -> FirstReply:
+        """Raises what the client raises when Redis fails (nothing is then known)."""
+        keys: list[str] = []
+        args: list[Any] = [1 if once else 0, once.ttl if once else 0,
+                           len(rate.keys) if rate else 0, len(charges), len(reads)]
+        if once is not None:
+            keys.append(once.key)
+        if rate is not None:
+            keys += rate.keys
+            args += rate.args
+        for charge in charges:
+            keys += charge.keys
+            args += [len(charge.slots), 1 if charge.based else 0, *charge.args]
+        keys += reads
+        reply = await self._script(keys=keys, args=args)
+        return _parse(reply, charges, reads)
+
+
+def _parse(reply: Sequence[Any], charges: Sequence[PendingCharge],
+           reads: Sequence[str]) -> FirstReply:
+    once, wait = int(reply[0]), int(reply[1])
+    first_use = None if once < 0 else once == 1
+    wait_ms = None if wait < 0 else wait
+    done = list(reply[2:2 + len(charges)])
+    outcomes = tuple(Outcome.from_reply(r, len(c.slots)) for r, c in zip(done, charges,
+                                                                            strict=False))
+    values = None
+    if len(reply) > 2 + len(charges):
+        raw = reply[2 + len(charges)]
+        values = tuple(v if isinstance(v, bytes) else None for v in raw)
+        if len(values) != len(reads):
+            raise ValueError("the cache read answered for other keys")
+    return FirstReply(first_use, wait_ms, outcomes, values)

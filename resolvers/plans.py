@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from operator import attrgetter
@@ -45,6 +46,8 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLString,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     Undefined,
@@ -58,6 +61,8 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path, is_iterable
 from strawberry.types import ExecutionResult
 
+from gateway.logs import exception_summary
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
@@ -70,11 +75,14 @@ if TYPE_CHECKING:
         GraphQLOutputType,
         GraphQLSchema,
         SelectionNode,
+        ValueNode,
     )
     from graphql import SelectionSetNode as SelectionSet
     from graphql.execution.values import VariableValues
 
 __all__ = ["Known", "Plan", "Plans", "Uncompilable", "compile_plan", "know"]
+
+log = logging.getLogger(__name__)
 
 _DEFINITION = "strawberry-definition"
 _complete_leaf = Executor.complete_leaf_value
@@ -135,6 +143,8 @@ class _Root:
     node: _Node
     non_null: bool
     nodes: list[FieldNode]
+    arguments: dict[str, Any] | None = None
+    """The coerced arguments, when the document writes them all out (no variables)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +320,7 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     raise Uncompilable("no such operation")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Known:
     """A validated query document's operation: its plans by the values of its conditions."""
 
@@ -319,6 +329,8 @@ class Known:
     fragments: dict[str, FragmentDefinitionNode]
     conditions: tuple[str, ...]
     plans: dict[tuple[object, ...], Plan | None]
+    label: str | None = None
+    """The operation's telemetry label, once worked out."""
 
 
 MAX_PLANS_PER_DOCUMENT = 16
@@ -339,6 +351,25 @@ def know(query: str, operation_name: str | None) -> Known:
                  condition_variables(operation, fragments.values()), {})
 
 
+def _literal_arguments(field: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
+    """The field's coerced arguments if no variable is among them (else None: per request)."""
+    if not field.args and not node.arguments:
+        return {}
+    if any(_names_variable(argument.value) for argument in node.arguments or ()):
+        return None
+    return get_argument_values(field, node)
+
+
+def _names_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_names_variable(v) for v in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_names_variable(f.value) for f in value.fields)
+    return False
+
+
 def compile_plan(schema: GraphQLSchema, known: Known, conditions: Mapping[str, object]) -> Plan:
     """The plan of `known` for these condition values; raises `Uncompilable`."""
     root_type = schema.query_type
@@ -355,7 +386,7 @@ def compile_plan(schema: GraphQLSchema, known: Known, conditions: Mapping[str, o
         if field is None or field.resolve is None:
             raise Uncompilable(f"root field {name}")
         node, non_null = compiler.node(field.type, nodes)
-        roots.append(_Root(key, field, node, non_null, nodes))
+        roots.append(_Root(key, field, node, non_null, nodes, _literal_arguments(field, nodes[0])))
     return Plan(known.operation, known.fragments, tuple(roots), root_type, known.document)
 
 
@@ -453,8 +484,8 @@ async def _run_root(plan: Plan, root: _Root, variables: VariableValues, context:
         return plan.root_type.name
     try:
         first = root.nodes[0]
-        arguments = (get_argument_values(root.definition, first, variables)
-                     if root.definition.args or first.arguments else {})
+        arguments = (dict(root.arguments) if root.arguments is not None
+                     else get_argument_values(root.definition, first, variables))
         info = GraphQLResolveInfo(
             first.name.value, root.nodes, root.definition.type, plan.root_type,
             Path(None, root.key, plan.root_type.name), schema, plan.fragments, None,
@@ -506,10 +537,12 @@ class Plans:
     """
 
     def __init__(self, schema: GraphQLSchema, size: int,
-                 observe: Callable[[DocumentNode, str | None], AbstractContextManager[object]],
+                 label: Callable[[DocumentNode, str | None], str],
+                 observe: Callable[[str], AbstractContextManager[object]],
                  mask: Callable[[list[GraphQLError]], list[GraphQLError]]) -> None:
         self._schema = schema
         self._size = size
+        self._label = label
         self._known: OrderedDict[tuple[str, str | None], Known | None] = OrderedDict()
         self._observe = observe
         self._mask = mask
@@ -530,6 +563,9 @@ class Plans:
             known: Known | None = know(query, operation_name)
         except Uncompilable:
             known = None
+        except Exception as exc:  # noqa: BLE001 -- never a failed request: the standard path runs
+            log.warning("no execution plan: %s", exception_summary(exc))
+            known = None
         self._known[key] = known
         if len(self._known) > self._size:
             self._known.popitem(last=False)
@@ -548,6 +584,9 @@ class Plans:
             plan: Plan | None = compile_plan(self._schema, known, values)
         except Uncompilable:
             plan = None
+        except Exception as exc:  # noqa: BLE001 -- never a failed request: the standard path runs
+            log.warning("no execution plan: %s", exception_summary(exc))
+            plan = None
         known.plans[key] = plan
         return plan
 
@@ -561,8 +600,10 @@ class Plans:
         plan = self.plan(known, coerced)
         if plan is None:
             return None
-        name = known.operation.name
-        with self._observe(known.document, None if name is None else name.value):
+        if known.label is None:
+            name = known.operation.name
+            known.label = self._label(known.document, None if name is None else name.value)
+        with self._observe(known.label):
             result = await run_plan(plan, self._schema, coerced, context)
         if result.errors:
             result.errors = self._mask(result.errors)

@@ -22,7 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.core.errors import GatewayError, QueryTooComplexError
 from gateway.logs import exception_summary
-from gateway.telemetry.requests import ExecutionSpan, execution_observed
+from gateway.telemetry.requests import ExecutionSpan, operation_label, operation_observed
 from resolvers.cost import max_cost_rule
 from resolvers.mutation import Mutation
 from resolvers.plans import Plans
@@ -159,7 +159,7 @@ def build_schema(limits: LimitSettings, *, development: bool) -> strawberry.Sche
     schema = _QuietSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
     if limits.execution_plans and size:
         masking = _MaskErrors(should_mask_error=_mask, error_message="Internal error.")
-        schema.plans = Plans(schema._schema, size, execution_observed,
+        schema.plans = Plans(schema._schema, size, operation_label, operation_observed,
                              masking.mask)
     return schema
 

@@ -7,7 +7,10 @@ import hmac
 
 from gateway.crypto.keys import derive_key
 
-__all__ = ["Pseudonymiser"]
+__all__ = ["REMEMBERED", "Pseudonymiser"]
+
+REMEMBERED = 4096
+"""Callers whose pseudonyms a process keeps (an HMAC costs more than a look-up)."""
 
 
 class Pseudonymiser:
@@ -15,6 +18,19 @@ class Pseudonymiser:
 
     def __init__(self, secret: str) -> None:
         self._key = derive_key(secret, "log-pseudonym")
+        self._remembered: dict[str, str] = {}
 
     def __call__(self, value: str) -> str:
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def remembered(self, subject: str) -> str:
+        """The pseudonym of a caller (never a child's identifier), kept for the next request.
+
+        At most `REMEMBERED` callers; then the memory starts again.
+        """
+        pseudonym = self._remembered.get(subject)
+        if pseudonym is None:
+            if len(self._remembered) >= REMEMBERED:
+                self._remembered.clear()
+            pseudonym = self._remembered[subject] = self(subject)
+        return pseudonym

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from gateway.crypto.keys import derive_key
+from gateway.crypto.pseudonyms import REMEMBERED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,8 +38,21 @@ class KeyHasher:
 
     def __init__(self, secret: str, purpose: str) -> None:
         self._key = derive_key(secret, purpose)
+        self._remembered: dict[tuple[str, str], str] = {}
 
     def __call__(self, kind: str, value: str) -> str:
+        """The name; a subject's, client's or organisation's is kept for the next request
+        (at most `REMEMBERED`), a child's never."""
+        if kind == "child":
+            return self._name(kind, value)
+        name = self._remembered.get((kind, value))
+        if name is None:
+            if len(self._remembered) >= REMEMBERED:
+                self._remembered.clear()
+            name = self._remembered[kind, value] = self._name(kind, value)
+        return name
+
+    def _name(self, kind: str, value: str) -> str:
         message = f"{kind}\x00{value}".encode()
         # 128 bits: no collisions in practice, half the memory of a full digest.
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 __all__ = ["MAX_OPERATIONS", "ExecutionSpan", "RequestObservation", "execution_observed",
-           "operation_label", "outcome_code", "request_started"]
+           "operation_label", "operation_observed", "outcome_code", "request_started"]
 
 MAX_OPERATIONS = 100
 """Distinct operation labels per process; any further one is counted as "other"."""
@@ -196,7 +196,11 @@ def execution_observed(document: DocumentNode | None,
     For `ExecutionSpan` and for the execution plans (`resolvers.plans`), which
     run without strawberry's extensions.
     """
-    label = operation_label(document, operation_name)
+    return operation_observed(operation_label(document, operation_name))
+
+
+def operation_observed(label: str) -> AbstractContextManager[Span | None]:
+    """`execution_observed` for an operation whose label is already known."""
     observation = _current.get()
     if observation is not None:
         observation.operation = label

@@ -248,7 +248,7 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
     except JwksUnavailableError as exc:
         refusals.note(Refusal("authentication", "refused", "keys unavailable", request_id), peer)
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
-    request.state.caller = runtime.pseudonym(caller.subject)
+    request.state.caller = runtime.pseudonym.remembered(caller.subject)
     try:
         query, variables, operation = _payload(body, limits.max_json_depth, runtime.documents)
     except BadUserInputError as exc:

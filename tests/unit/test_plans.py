@@ -121,7 +121,7 @@ def _schema() -> _QuietSchema:
     schema = _QuietSchema(query=Query, mutation=Mutation, extensions=[
         lambda: _MaskErrors(should_mask_error=_mask, error_message="Internal error.")])
     masking = _MaskErrors(should_mask_error=_mask, error_message="Internal error.")
-    schema.plans = Plans(schema._schema, 64, lambda *_: _nothing(), masking.mask)
+    schema.plans = Plans(schema._schema, 64, lambda *_: "-", lambda _: _nothing(), masking.mask)
     return schema
 
 

@@ -204,25 +204,35 @@ def facts_from_json(raw: dict[str, Any]) -> SourceFacts:
     """Rebuild `SourceFacts` from `facts_to_json` output; raises KeyError/TypeError if malformed."""
     carers = raw["carers"]
     services = raw["services"]
+    dob = raw["dob"]
+    name = raw["name"]
+    address = raw["address"]
+    school = raw["school"]
+    practice = raw["practice"]
+    # Absent in entries cached before the fact existed (they expire within minutes).
+    protection = raw.get("protection")
     return SourceFacts(
-        nhs_number=raw["nhs"],
-        name=_name(raw["name"]),
-        date_of_birth=None if raw["dob"] is None else dt.date.fromisoformat(raw["dob"]),
-        gender=raw["gender"],
-        address=_address(raw["address"]),
-        carers=None if carers is None else tuple(
+        raw["nhs"],
+        None if name is None else PersonName(tuple(name["given"]), name["family"]),
+        None if dob is None else _from_iso(dob),
+        raw["gender"],
+        None if address is None else Address(tuple(address["lines"]), address["postcode"]),
+        None if carers is None else tuple([
             Carer(_name(c["name"]) or PersonName((), ""), c["relationship"], c["phone"],
                   _address(c["address"]))
             for c in carers
-        ),
-        school=_org(raw["school"]),
-        practice=_org(raw["practice"]),
-        services=None if services is None else tuple(
+        ]),
+        None if school is None else _org(school),
+        None if practice is None else _org(practice),
+        None if services is None else tuple([
             Service(s["kind"], s["name"], s["sensitive"], s["consent"], s["contact"])
             for s in services
-        ),
-        shielded=raw["shielded"],
-        retention_consent=raw["retention"],
-        # Absent in entries cached before the fact existed (they expire within minutes).
-        protection=_protection(raw.get("protection")),
+        ]),
+        raw["shielded"],
+        raw["retention"],
+        None if protection is None else ProtectionStatus(
+            protection["plan"], protection["looked_after"], protection["authority"]),
     )
+
+
+_from_iso = dt.date.fromisoformat

@@ -16,17 +16,15 @@ Nothing any system says is lost or silently overruled:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.core.facts import Provenance, SourceFacts
+from gateway.core.facts import Carer, Provenance, Service, SourceFacts
 from gateway.core.policy import ChildState, is_servable
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Mapping, Sequence
-
-    from gateway.core.facts import Carer, Service
 
 __all__ = [
     "CARER_KEY",
@@ -132,37 +130,60 @@ class Merged:
 def _single(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
             failed: Sequence[str]) -> tuple[Any, Provenance | None]:
     order = rules.precedence(fact)
-    stating = [(name, value) for name in order if name in answered
-               and (value := getattr(answered[name], fact)) is not None]
-    if not stating:
+    source: str | None = None
+    value: Any = None
+    disagreeing: list[str] = []
+    for name in order:
+        facts = answered.get(name)
+        if facts is None:
+            continue
+        stated = getattr(facts, fact)
+        if stated is None:
+            continue
+        if source is None:
+            source, value = name, stated
+        elif stated != value:
+            disagreeing.append(name)
+    if source is None:
         return None, None
-    source, value = stating[0]
-    missing = tuple(n for n in order[:order.index(source)]
-                    if n in failed and fact in rules.traits[n].provides)
-    return value, Provenance((source,), tuple(n for n, v in stating[1:] if v != value), missing)
+    missing = () if not failed else tuple(
+        n for n in order[:order.index(source)]
+        if n in failed and fact in rules.traits[n].provides)
+    return value, Provenance((source,), tuple(disagreeing), missing)
 
 
 def _union_services(first: Service, other: Service) -> Service:
     # The same service stated twice: sensitive if either says so, consented only if both do.
-    return replace(first, sensitive=first.sensitive or other.sensitive,
-                   consent_recorded=first.consent_recorded and other.consent_recorded,
-                   contact=first.contact or other.contact, sources=first.sources + other.sources)
+    return Service(first.kind, first.name, first.sensitive or other.sensitive,
+                   first.consent_recorded and other.consent_recorded,
+                   first.contact or other.contact, first.sources + other.sources)
 
 
 def _union_carers(first: Carer, other: Carer) -> Carer:
-    return replace(first, phone=first.phone or other.phone,
-                   address=first.address or other.address, sources=first.sources + other.sources)
+    return Carer(first.name, first.relationship, first.phone or other.phone,
+                 first.address or other.address, first.sources + other.sources)
 
 
-_LISTS: dict[str, tuple[Callable[[Any], tuple[str, ...]], Callable[[Any, Any], Any]]] = {
-    "services": (SERVICE_KEY, _union_services),
-    "carers": (CARER_KEY, _union_carers),
+def _service_of(service: Service, source: str) -> Service:
+    return Service(service.kind, service.name, service.sensitive, service.consent_recorded,
+                   service.contact, (source,))
+
+
+def _carer_of(carer: Carer, source: str) -> Carer:
+    return Carer(carer.name, carer.relationship, carer.phone, carer.address, (source,))
+
+
+_LISTS: dict[str, tuple[Callable[[Any], tuple[str, ...]], Callable[[Any, Any], Any],
+                        Callable[[Any, str], Any]]] = {
+    "services": (SERVICE_KEY, _union_services, _service_of),
+    "carers": (CARER_KEY, _union_carers, _carer_of),
 }
+"""Each list fact's key, how two systems' items combine, and an item as stated by one system."""
 
 
 def _union(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
            failed: Sequence[str]) -> tuple[Any, Provenance | None]:
-    key, combine = _LISTS[fact]
+    key, combine, stated_by = _LISTS[fact]
     merged: dict[tuple[str, ...], Any] = {}
     stating: list[str] = []
     for name in rules.traits:
@@ -171,9 +192,10 @@ def _union(fact: str, answered: Mapping[str, SourceFacts], rules: MergeRules,
             continue
         stating.append(name)
         for item in items:
-            mine = replace(item, sources=(name,))
-            known = merged.get(key(mine))
-            merged[key(mine)] = mine if known is None else combine(known, mine)
+            mine = stated_by(item, name)
+            item_key = key(mine)
+            known = merged.get(item_key)
+            merged[item_key] = mine if known is None else combine(known, mine)
     missing = tuple(n for n in failed if fact in rules.traits[n].provides)
     if not stating:
         return None, None
@@ -188,9 +210,12 @@ def merge(bundle: SourceBundle, rules: MergeRules) -> Merged:
         return Merged("unavailable" if failed else "unknown")
     values: dict[str, Any] = {}
     provenance: dict[str, Provenance] = {}
-    for fact in (*SINGLE_FACTS, *LIST_FACTS):
-        pick = _single if fact in SINGLE_FACTS else _union
-        value, where = pick(fact, answered, rules, failed)
+    for fact in SINGLE_FACTS:
+        value, where = _single(fact, answered, rules, failed)
+        if where is not None:
+            values[fact], provenance[fact] = value, where
+    for fact in LIST_FACTS:
+        value, where = _union(fact, answered, rules, failed)
         if where is not None:
             values[fact], provenance[fact] = value, where
     facts = SourceFacts(

@@ -120,6 +120,14 @@ class Sources:
         self._sealer = sealer
         self._today = today
         self._primed: dict[str, bytes | None] = {}
+        self._keys: dict[tuple[str, str], str] = {}
+        """Cache keys worked out in this request (`cache_keys`, then `load`): one HMAC each."""
+
+    def _key(self, name: str, nhs_number: str) -> str:
+        key = self._keys.get((name, nhs_number))
+        if key is None:
+            key = self._keys[name, nhs_number] = self._sealer.key(name, nhs_number)
+        return key
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
@@ -127,7 +135,7 @@ class Sources:
 
     def cache_keys(self, nhs_numbers: Sequence[str]) -> list[str]:
         """The cache keys `load` will read for these children (the set in service now)."""
-        return [self._sealer.key(name, nhs) for nhs in nhs_numbers for name in self.connectors]
+        return [self._key(name, nhs) for nhs in nhs_numbers for name in self.connectors]
 
     def prime(self, keys: Sequence[str], values: Sequence[bytes | None]) -> None:
         """Values of `cache_keys` read already (with the request's first round trip).
@@ -184,13 +192,14 @@ class Sources:
                     nhs_numbers: Sequence[str]) -> list[ChildSources]:
         connectors, versions = in_service.connectors, in_service.versions
         pairs = [(nhs, c) for nhs in nhs_numbers for c in connectors.values()]
-        keys = [self._sealer.key(c.name, nhs) for nhs, c in pairs]
+        keys = [self._key(c.name, nhs) for nhs, c in pairs]
         cached = await self._read(keys)
         outcomes = [self._cached(versions[c.name], c.name, k, s)
                     for (_, c), k, s in zip(pairs, keys, cached, strict=True)]
         count_cache((c.name for _, c in pairs), outcomes)
         misses = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        fetched = await asyncio.gather(*(self._live(pairs[i][1], pairs[i][0]) for i in misses))
+        fetched = await asyncio.gather(*(self._live(pairs[i][1], pairs[i][0]) for i in misses)
+                                       ) if misses else ()
         for index, outcome in zip(misses, fetched, strict=True):
             outcomes[index] = outcome
         width = len(connectors)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.policy.table import DEFAULT_PURPOSES, GUARDED, FieldRule, Scope
+from gateway.core.policy.table import DEFAULT_PURPOSES, GUARDED, Scope
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -111,23 +112,24 @@ def scope_reason(scopes: tuple[Scope, ...], access: Access) -> Withheld | None:
                     scopes[0].value)
 
 
-def _reason(rule: FieldRule, access: Access, child: ChildState) -> Withheld | None:
-    forbidden = scope_reason(rule.scopes, access)
-    if forbidden is not None:
-        return forbidden
-    if rule.reveals_location and child.shielded and not access.may_reveal_shielded:
-        return _SHIELDED
-    if any(name in child.unavailable for name in rule.source_fields):
-        return _UNAVAILABLE
-    return None
+@lru_cache(maxsize=256)
+def _scope_work(scopes: frozenset[str], purpose: str, purpose_scopes: frozenset[str],
+                has_case: bool) -> tuple[tuple[tuple[str, Withheld | None, bool,
+                                                      tuple[str, ...], bool], ...], bool]:
+    """The part of `decide` that depends only on the access, never on the child.
 
-
-def _visible_items(access: Access, items: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
-    """Sensitive items only with the scope (and purpose) and their recorded consent."""
-    if items is None:
-        return None
-    sensitive_ok = access.grants(Scope.SENSITIVE)
-    return tuple(i for i in items if not i.sensitive or (sensitive_ok and i.consent_recorded))
+    Keyed on the granted scopes, the purpose (and what it permits) and whether a
+    case reference was given: for each guarded row, its FORBIDDEN reason (or None),
+    whether the shielding rule withholds it from a shielded child, its source
+    fields and whether it is filtered item by item; and whether sensitive items
+    may be seen.
+    """
+    access = Access(scopes, purpose, "case" if has_case else None, purpose_scopes)
+    shield_blocked = not access.may_reveal_shielded
+    rows = tuple((key, scope_reason(rule.scopes, access),
+                  rule.reveals_location and shield_blocked, rule.source_fields, rule.sensitive)
+                 for key, rule in GUARDED.items())
+    return rows, access.grants(Scope.SENSITIVE)
 
 
 def decide(access: Access, child: ChildState) -> Decision:
@@ -135,18 +137,30 @@ def decide(access: Access, child: ChildState) -> Decision:
 
     Reads every column of the table: scopes, location (shielding), source
     (failed systems) and sensitive (which list facts are filtered item by item).
+    The scope-only part is worked out once per (scopes, purpose) (`_scope_work`).
     """
-    withheld = {}
+    rows, sensitive_ok = _scope_work(access.scopes, access.purpose, access.purpose_scopes,
+                                     bool(access.case_reference))
+    withheld: dict[str, Withheld] = {}
     items: dict[str, tuple[Any, ...] | None] = {}
-    for key, rule in GUARDED.items():
-        reason = _reason(rule, access, child)
-        if reason is not None:
-            withheld[key] = reason
-        if rule.sensitive:
-            for fact in rule.source_fields:
-                items[fact] = _visible_items(access, getattr(child.facts, fact))
-    sensitive_released = any(rule.sensitive and key not in withheld
-                             for key, rule in GUARDED.items())
+    shielded = child.shielded
+    unavailable = child.unavailable
+    facts = child.facts
+    sensitive_released = False
+    for key, forbidden, location, source_fields, sensitive in rows:
+        if forbidden is not None:
+            withheld[key] = forbidden
+        elif location and shielded:
+            withheld[key] = _SHIELDED
+        elif unavailable and any(name in unavailable for name in source_fields):
+            withheld[key] = _UNAVAILABLE
+        elif sensitive:
+            sensitive_released = True
+        if sensitive:
+            for fact in source_fields:
+                found = getattr(facts, fact)
+                items[fact] = None if found is None else tuple(
+                    i for i in found if not i.sensitive or (sensitive_ok and i.consent_recorded))
     unnamed = frozenset() if sensitive_released else child.membership_sensitive
     return Decision(withheld, items, unnamed)
 

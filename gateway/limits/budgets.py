@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from gateway.alerts import Alert, AlertKind
 from gateway.core.errors import AccessBudgetExceededError, BudgetsUnavailableError
-from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.crypto.pseudonyms import REMEMBERED, Pseudonymiser
 from gateway.limits.budget_scripts import CHARGE_DISTINCT
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
 from gateway.limits.windows import (
@@ -70,8 +70,9 @@ class Charge:
 class PendingCharge:
     """One charge worked out but not yet counted: whose, which child, its keys and arguments.
 
-    `keys` and `args` are the budget script's (`CHARGE_DISTINCT`): the windows' keys,
-    then the organisation's baseline key when `based`.
+    `keys` and `args` are the budget script's (`CHARGE_DISTINCT`), encoded: the windows'
+    keys, then the organisation's baseline key when `based`; the hashed child, then the
+    charge's spec (its numbers packed in one argument, see `budget_scripts`).
     """
 
     subject: str
@@ -82,8 +83,8 @@ class PendingCharge:
     now: float
     slots: tuple[Slot, ...]
     member: str
-    keys: tuple[str, ...]
-    args: tuple[str | float | int, ...]
+    keys: tuple[bytes, ...]
+    args: tuple[str, bytes]
 
     @property
     def based(self) -> bool:
@@ -136,6 +137,9 @@ class Budgets:
         state = settings.local_state_file
         self._local = LocalWindows(None if state is None else Path(state))
         self._script = redis.register_script(CHARGE_DISTINCT) if redis is not None else None
+        self._limits: dict[frozenset[str], BudgetLimits] = {}
+        self._prepared: dict[tuple[str, str | None, frozenset[str]],
+                             tuple[int, tuple[Slot, ...], tuple[bytes, ...], bytes]] = {}
 
     @property
     def kind(self) -> str:
@@ -172,17 +176,45 @@ class Budgets:
                 child: str, request_id: str, purpose: str | None = None) -> PendingCharge:
         """The charge `charge` would make, worked out but not counted (see `settle`)."""
         now = self._clock()
-        slots = self._slots(subject, organisation, limits_for(self._settings, roles), now)
+        second = math.floor(now)
+        owner = (subject, organisation, roles)
+        made = self._prepared.get(owner)
+        if made is None or made[0] != second:
+            made = self._made(owner, now, second)
+        _, slots, keys, spec = made
         member = self._hash("child", child)
+        return PendingCharge(subject, organisation, child, request_id, purpose, now,
+                             slots, member, keys, (member, spec))
+
+    def _made(self, owner: tuple[str, str | None, frozenset[str]], now: float,
+              second: int) -> tuple[int, tuple[Slot, ...], tuple[bytes, ...], bytes]:
+        """An owner's slots, encoded keys and spec, the same for a whole second of `now`.
+
+        Within one second every bucket, TTL and `ceil(ends_in)` is the same (buckets are
+        whole seconds), so a charge's all but its child is remembered for that second
+        (at most `REMEMBERED` owners; then the memory starts again).
+        """
+        subject, organisation, roles = owner
+        limits = self._limits.get(roles)
+        if limits is None:
+            if len(self._limits) >= REMEMBERED:
+                self._limits.clear()
+            limits = self._limits[roles] = limits_for(self._settings, roles)
+        slots = tuple(self._slots(subject, organisation, limits, now))
         keys = [k for s in slots for k in (s.key, f"{s.key}:warned", f"{s.key}:exceeded")]
-        args: list[str | float | int] = [
-            member, *(v for s in slots for v in (s.limit, s.threshold, s.ttl))]
+        numbers: list[float | int] = [len(slots), 0]
+        numbers += [v for s in slots for v in (s.limit, s.threshold, s.ttl)]
         if organisation is not None and len(slots) == len(WINDOWS):
             key, more = self._baseline_args(organisation, now)
             keys.append(key)
-            args += more
-        return PendingCharge(subject, organisation, child, request_id, purpose, now,
-                             tuple(slots), member, tuple(keys), tuple(args))
+            numbers[1] = 1
+            numbers += more
+        made = (second, slots, tuple(k.encode() for k in keys),
+                ",".join(map(repr, numbers)).encode())
+        if len(self._prepared) >= REMEMBERED:
+            self._prepared.clear()
+        self._prepared[owner] = made
+        return made
 
     def locally(self, pending: PendingCharge) -> Outcome:
         """Count `pending` in this process (Redis away): its share, or refuse if configured."""

@@ -8,14 +8,17 @@ DPoP replay cache, the cache store), composed in the lookup pipeline.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
 
 from gateway.limits.budget_scripts import ADMIT_CHARGE_READ
 from gateway.limits.windows import Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import redis.asyncio as aioredis
 
@@ -23,6 +26,21 @@ if TYPE_CHECKING:
     from gateway.limits.ratelimit import RatePlan
 
 __all__ = ["FirstReply", "FirstTrip", "OnceKey"]
+
+_HEADS = 256
+"""Encoded script heads (one per shape of request) kept before the memory starts again."""
+
+
+def _packer() -> Callable[..., Any] | None:
+    """hiredis's command packer (a dependency, through `redis[hiredis]`), if installed."""
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - the connection's own packer then
+        return None
+    return hiredis.pack_command
+
+
+_pack = _packer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,28 +66,76 @@ class FirstReply:
 
 
 class FirstTrip:
-    """Sends one request's admission, charges and cache read to Redis as one script call."""
+    """Sends one request's admission, charges and cache read to Redis as one script call.
+
+    The call is `EVALSHA` sent straight through the client (no `Script` object in the
+    way); a Redis that does not know the script yet (NOSCRIPT) is sent it once.
+    """
 
     def __init__(self, redis: aioredis.Redis) -> None:
-        self._script = redis.register_script(ADMIT_CHARGE_READ)
+        self._redis = redis
+        self._sha = hashlib.sha1(ADMIT_CHARGE_READ.encode(),
+                                usedforsecurity=False).hexdigest().encode()
+        self._heads: dict[tuple[bool, int, int, int, int], bytes] = {}
 
     async def __call__(self, once: OnceKey | None, rate: RatePlan | None,
                        charges: Sequence[PendingCharge], reads: Sequence[str]) -> FirstReply:
         """Raises what the client raises when Redis fails (nothing is then known)."""
-        keys: list[str] = []
-        args: list[Any] = [1 if once else 0, once.ttl if once else 0,
-                           len(rate.keys) if rate else 0, len(charges), len(reads)]
+        shape = (once is not None, once.ttl if once is not None else 0,
+                 2 if rate is not None else 0, len(charges), len(reads))
+        head = self._heads.get(shape)
+        if head is None:
+            if len(self._heads) >= _HEADS:
+                self._heads.clear()
+            head = self._heads[shape] = ",".join(str(int(v)) for v in shape).encode()
+        keys: list[str | bytes] = []
+        args: list[str | bytes] = [head]
         if once is not None:
             keys.append(once.key)
         if rate is not None:
-            keys += rate.keys
+            keys += rate.wire
             args += rate.args
         for charge in charges:
             keys += charge.keys
-            args += [len(charge.slots), 1 if charge.based else 0, *charge.args]
+            args += charge.args
         keys += reads
-        reply = await self._script(keys=keys, args=args)
+        try:
+            reply = await self._evalsha(len(keys), keys, args)
+        except NoScriptError:
+            sha: Any = await self._redis.script_load(ADMIT_CHARGE_READ)
+            self._sha = sha if isinstance(sha, bytes) else str(sha).encode()
+            reply = await self._evalsha(len(keys), keys, args)
         return _parse(reply, charges, reads)
+
+    async def _evalsha(self, count: int, keys: list[str | bytes],
+                       args: list[str | bytes]) -> Any:  # noqa: ANN401
+        """`EVALSHA` on a pooled connection, packed at once, with the client's retry policy.
+
+        What `Redis.execute_command` does for it, without its generic work (per-argument
+        encoding, observability hooks): the connection's own send and read keep their
+        deadlines and drop a broken connection; a failure the client would retry is
+        retried the same way, and anything else is raised as the client raises it.
+        """
+        redis = self._redis
+        if redis.connection is not None or redis.single_connection_client:
+            return await redis.execute_command(  # type: ignore[no-untyped-call] # untyped upstream
+                "EVALSHA", self._sha, count, *keys, *args)
+        pool = redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call] # untyped upstream
+        try:
+            packed = (_pack(("EVALSHA", self._sha, count, *keys, *args)) if _pack is not None
+                      else conn.pack_command("EVALSHA", self._sha, count, *keys, *args))
+
+            async def send() -> Any:  # noqa: ANN401
+                await conn.send_packed_command(packed)
+                return await conn.read_response()
+
+            async def fail(error: Exception) -> None:
+                await conn.disconnect(error=error)
+
+            return await conn.retry.call_with_retry(send, fail)
+        finally:
+            await pool.release(conn)
 
 
 def _parse(reply: Sequence[Any], charges: Sequence[PendingCharge],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import RateLimitedError
+from gateway.crypto.pseudonyms import REMEMBERED
 from gateway.limits.budget_scripts import GCRA
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
 from gateway.telemetry.metrics import RATE_LIMIT_REFUSALS
@@ -65,8 +66,10 @@ class RatePlan:
     keys: tuple[str, str]
     now: int
     """Integer ms."""
-    args: tuple[int, ...]
-    """The GCRA script's arguments: now, then each key's interval (ms) and burst."""
+    args: tuple[bytes]
+    """The GCRA script's argument, its spec: now, then each key's interval (ms) and burst."""
+    wire: tuple[bytes, bytes]
+    """`keys`, encoded for the script call."""
 
 
 class RateLimiter:
@@ -88,6 +91,8 @@ class RateLimiter:
         self._local = _LocalGcra()
         self._redis = redis
         self._script = redis.register_script(GCRA) if redis is not None else None
+        self._tail = "".join(f",{v}" for limit in self._limits for v in limit)
+        self._keys: dict[tuple[str, str], tuple[tuple[str, str], tuple[bytes, bytes]]] = {}
 
     @property
     def status(self) -> str:
@@ -102,9 +107,15 @@ class RateLimiter:
     def plan(self, *, subject: str, client_id: str) -> RatePlan:
         """The check for one request of `subject` through `client_id`, to be made later."""
         now = int(self._clock() * 1000)
-        keys = (f"{self._prefix}s:{self._hash('subject', subject)}",
-                f"{self._prefix}c:{self._hash('client', client_id)}")
-        return RatePlan(keys, now, (now, *(v for limit in self._limits for v in limit)))
+        known = self._keys.get((subject, client_id))
+        if known is None:
+            keys = (f"{self._prefix}s:{self._hash('subject', subject)}",
+                    f"{self._prefix}c:{self._hash('client', client_id)}")
+            if len(self._keys) >= REMEMBERED:
+                self._keys.clear()
+            known = self._keys[subject, client_id] = (keys, (keys[0].encode(),
+                                                               keys[1].encode()))
+        return RatePlan(known[0], now, (f"{now}{self._tail}".encode(),), known[1])
 
     async def check(self, *, subject: str, client_id: str) -> None:
         """Count one request; raises `RateLimitedError` (nothing counted) when over a limit."""
@@ -112,7 +123,7 @@ class RateLimiter:
 
     async def check_plan(self, plan: RatePlan) -> None:
         """Make the check `plan` describes, in Redis or (while it is away) in this process."""
-        self.settle(await self._wait_ms(plan.keys, plan.now))
+        self.settle(await self._wait_ms(plan))
 
     def settle(self, wait_ms: int) -> None:
         """Raise `RateLimitedError` when the check said to wait `wait_ms` (> 0)."""
@@ -131,14 +142,13 @@ class RateLimiter:
     def succeeded(self) -> None:
         self._backoff.succeeded()
 
-    async def _wait_ms(self, keys: Sequence[str], now: int) -> int:
+    async def _wait_ms(self, plan: RatePlan) -> int:
         if self._script is None or self._backoff.down:
-            return self._local.wait_ms(keys, self._limits, now)
+            return self.locally(plan)
         try:
-            reply = await self._script(
-                keys=list(keys), args=[now, *(v for limit in self._limits for v in limit)])
+            reply = await self._script(keys=list(plan.wire), args=list(plan.args))
         except REDIS_FAILURES as exc:
             self._backoff.failed(exc)
-            return self._local.wait_ms(keys, self._limits, now)
+            return self.locally(plan)
         self._backoff.succeeded()
         return int(reply)

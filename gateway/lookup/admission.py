@@ -186,6 +186,8 @@ class Gate:
                 raise
             admission.settle(None)
         for charge, outcome in zip(pending, reply.outcomes, strict=False):
+            if outcome.accepted and not outcome.unusual and not any(outcome.marked):
+                continue  # nothing to alert or refuse: `settle` would only describe it
             await self._budgets.settle(charge, outcome)
 
     async def _one_by_one(self, admission: Admission | None,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.limits.budgets import Budgets, PendingCharge
+from gateway.limits.counters import REDIS_FAILURES
 from gateway.limits.first_trip import FirstTrip, OnceKey
 from gateway.limits.ratelimit import RateLimiter
 from gateway.settings import BudgetLimits, BudgetSettings
@@ -86,3 +89,37 @@ async def test_a_refused_charge_stops_the_rest_and_the_read(redis_client, prefix
     assert [o.accepted for o in reply.outcomes] == [True, False]
     assert reply.values is None
     assert reply.outcomes[1].exceeded[0]  # the window's first refusal: it alerts once
+
+
+async def test_a_redis_without_the_script_is_sent_it_once(redis_client, prefix, sink, clock):
+    budgets, limiter, trip = parts(redis_client, prefix, sink, clock)
+    await redis_client.script_flush()  # as after a Redis restart: no script is known
+
+    reply = await trip(None, limiter.plan(subject=SUBJECT, client_id="c"),
+                       [pending(budgets, "child-1")], [f"{prefix}x"])
+
+    assert (reply.wait_ms, [o.accepted for o in reply.outcomes]) == (0, [True])
+    assert reply.values == (None,)
+
+
+async def test_the_same_owner_in_another_second_gets_fresh_windows(redis_client, prefix, sink,
+                                                                   clock):
+    budgets, _, trip = parts(redis_client, prefix, sink, clock)
+    first = pending(budgets, "child-1")
+    clock.advance(3_600)  # the next hour's bucket: its own keys, TTLs and baseline hour
+    later = pending(budgets, "child-1")
+
+    assert later.keys[0] != first.keys[0]
+    assert later.keys[6] != first.keys[6]
+    # The day's buckets and the organisation's baseline are the same keys.
+    assert (later.keys[3:6], later.keys[9:]) == (first.keys[3:6], first.keys[9:])
+    reply = await trip(None, None, [first, later], [])
+    assert [o.added for o in reply.outcomes] == [(True,) * 4, (True, False, True, False)]
+
+
+async def test_a_dead_redis_raises_what_the_client_raises(dead_redis, prefix, sink, clock):
+    budgets, limiter, trip = parts(dead_redis, prefix, sink, clock)
+
+    with pytest.raises(REDIS_FAILURES):
+        await trip(OnceKey(f"{prefix}once", 10), limiter.plan(subject=SUBJECT, client_id="c"),
+                   [pending(budgets, "child-1")], [f"{prefix}x"])

@@ -22,9 +22,38 @@ from gateway.web.sdl import schema_endpoint
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from starlette.middleware import Middleware
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
     from gateway.settings import Settings
 
 __all__ = ["create_app"]
+
+
+class _Gateway(Starlette):
+    """Starlette, with `POST /graphql` handed straight to its endpoint.
+
+    Every other request takes Starlette's whole stack. For `POST /graphql` that stack
+    (server-error and exception middleware, the router, its route) does nothing the
+    endpoint needs: the endpoint answers every exception itself, raises no
+    `HTTPException`, and reads no path parameters. Only CORS, when configured, applies
+    to it as it would in the stack.
+    """
+
+    def __init__(self, *, graphql: ASGIApp, middleware: list[Middleware],
+                 **kwargs: object) -> None:
+        super().__init__(middleware=middleware, **kwargs)  # type: ignore[arg-type]
+        for cls, args, options in reversed(middleware):
+            graphql = cls(graphql, *args, **options)
+        self._graphql = graphql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" \
+                and scope["path"] == "/graphql" and not scope.get("root_path"):
+            scope["app"] = self
+            await self._graphql(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -39,7 +68,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
 
     routes = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"], name="graphql_endpoint"),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/notices/{connector}", notice_endpoint, methods=["POST"]),
@@ -50,5 +79,5 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(Route("/metrics", metrics_endpoint(settings.telemetry), methods=["GET"]))
     if settings.development:  # GraphiQL's assets, the example dashboard: never in production
         routes += development_routes(settings)
-    return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=cors_middleware(settings.http))
+    return _Gateway(routes=routes, lifespan=lifespan, graphql=graphql_endpoint,
+                    middleware=cors_middleware(settings.http))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError
-from starlette.requests import ClientDisconnect
+from starlette.datastructures import URL
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -33,15 +33,15 @@ from gateway.web.responses import GRAPHQL_RESPONSE, JSON, error_response, result
 from resolvers.context import RequestContext
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
 
     from gateway.core.caller import Caller
     from gateway.lookup.admission import Admission
     from gateway.web.documents import Documents
     from gateway.web.runtime import Runtime
 
-__all__ = ["graphql_endpoint"]
+__all__ = ["GraphQLEndpoint", "graphql_endpoint"]
 
 log = logging.getLogger("gateway.access")
 
@@ -67,24 +67,78 @@ def _negotiate(accept: str | None) -> str | None:
     return JSON if ranges & _ACCEPT_JSON else None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+class _Head:
+    """The request headers `/graphql` reads, taken from the ASGI scope in one pass.
+
+    As Starlette's `Headers.get` would: a name's first value (decoded as latin-1),
+    all of them for `DPoP`.
+    """
+
+    __slots__ = ("accept", "authorization", "content_length", "content_type", "dpop", "trace")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.dpop: list[str] = []
+        self.trace: dict[str, str] = _NO_TRACE
+        accept = authorization = content_length = content_type = None
+        for name, value in raw:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif name == b"accept":
+                if accept is None:
+                    accept = value
+            elif name == b"content-length":
+                if content_length is None:
+                    content_length = value
+            elif name == b"dpop":
+                self.dpop.append(value.decode("latin-1"))
+            elif name in _TRACE_HEADERS:
+                key = name.decode("latin-1")
+                if self.trace is _NO_TRACE:
+                    self.trace = {}
+                self.trace.setdefault(key, value.decode("latin-1"))
+        self.accept = _text(accept)
+        self.authorization = _text(authorization)
+        self.content_length = _text(content_length)
+        self.content_type = _text(content_type)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+_NO_TRACE: dict[str, str] = {}
+"""No W3C trace headers: shared, never written (`_Head` makes its own dict when there are)."""
+
+
+async def _read_body(head: _Head, receive: Receive, limit: int) -> bytes:
+    content_type = (head.content_type or "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise _BodyError(415, "BAD_USER_INPUT", "Send the request as application/json.")
-    length = request.headers.get("content-length")
+    length = head.content_length
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
     chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _BodyError(413, "BAD_USER_INPUT", f"The request body exceeds {limit} bytes.")
-            chunks.append(chunk)
-    except ClientDisconnect as exc:  # gone mid-body, or cut off by the body-read deadline
-        raise _BodyError(408, "BAD_USER_INPUT", "The request body did not arrive in time.") \
-            from exc
-    return b"".join(chunks)
+    while True:  # as Starlette's `Request.stream()`, without the `Request`
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _BodyError(413, "BAD_USER_INPUT",
+                                     f"The request body exceeds {limit} bytes.")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            # Gone mid-body, or cut off by the body-read deadline.
+            raise _BodyError(408, "BAD_USER_INPUT", "The request body did not arrive in time.")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _nests_deeper(value: object, limit: int) -> bool:
@@ -219,36 +273,40 @@ async def _not_admitted(runtime: Runtime, context: RequestContext, media_type: s
     return None
 
 
-async def _handle(request: Request, runtime: Runtime, request_id: str) -> Response:
+async def _handle(scope: Scope, receive: Receive, head: _Head, runtime: Runtime,
+                  request_id: str, seen: list[str]) -> Response:
+    """The response to one request; `seen` gets the caller's log pseudonym once known."""
     development, limits = runtime.settings.development, runtime.settings.limits
-    if request.method == "GET":
-        if development and "text/html" in request.headers.get("accept", ""):
+    method = scope["method"]
+    if method == "GET":
+        if development and "text/html" in (head.accept or ""):
             return graphiql_page()  # offline: its assets are served by this gateway
         return error_response(405, "BAD_USER_INPUT", "Use POST.", request_id,
                               headers={"Allow": "POST"})
-    media_type = _negotiate(request.headers.get("accept"))
+    media_type = _negotiate(head.accept)
     if media_type is None:
         return error_response(406, "BAD_USER_INPUT",
                               f"Accept {GRAPHQL_RESPONSE} or {JSON}.", request_id)
-    refusals, peer = runtime.refusals, request.client.host if request.client else None
+    client = scope.get("client")
+    refusals, peer = runtime.refusals, client[0] if client else None
     try:
-        body = await _read_body(request, limits.max_body_bytes)
+        body = await _read_body(head, receive, limits.max_body_bytes)
     except _BodyError as exc:
         refusals.note(Refusal("request", "bad_request", f"http {exc.status}", request_id), peer)
         return error_response(exc.status, exc.extensions["code"], exc.message, request_id,
                               media_type)
+    # The proof's `htu` is the URL as Starlette's `Request.url` gives it; built only when
+    # there is a proof to check it against.
+    dpop = DpopRequest(tuple(head.dpop), method, str(URL(scope=scope)) if head.dpop else "")
     try:
         with deferred_replay_checks() as replay:  # made with the rate limit, in one round trip
-            caller = await runtime.validator.authenticate(
-                request.headers.get("authorization"),
-                DpopRequest(tuple(request.headers.getlist("dpop")), request.method,
-                            str(request.url)))
+            caller = await runtime.validator.authenticate(head.authorization, dpop)
     except UnauthenticatedError as exc:
         return _unauthenticated(runtime, exc, request_id, media_type, peer)
     except JwksUnavailableError as exc:
         refusals.note(Refusal("authentication", "refused", "keys unavailable", request_id), peer)
         return _refusal(exc, request_id, media_type, {"Retry-After": "5"})
-    request.state.caller = runtime.pseudonym.remembered(caller.subject)
+    seen.append(runtime.pseudonym.remembered(caller.subject))
     try:
         query, variables, operation = _payload(body, limits.max_json_depth, runtime.documents)
     except BadUserInputError as exc:
@@ -276,22 +334,35 @@ async def _handle(request: Request, runtime: Runtime, request_id: str) -> Respon
                            max_errors=limits.max_errors)
 
 
-async def graphql_endpoint(request: Request) -> Response:
-    """Handle one GraphQL request; never lets an exception reach the client."""
-    runtime: Runtime = request.app.state.runtime
-    request_id = os.urandom(16).hex()  # 128 random bits, as uuid4 (which costs 2 µs more)
-    started = time.perf_counter()
-    status = 500
-    observed = request_started(request.headers, request_id)  # span, metrics, log request id
-    try:
-        response = await _handle(request, runtime, request_id)
-        status = observed.responded(response)
-    except Exception as exc:  # noqa: BLE001 -- the last line of defence; logged without message
-        log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
-            "request %s failed: %s", request_id, exception_summary(exc))
-        return error_response(500, "INTERNAL_SERVER_ERROR", "Internal error.", request_id)
-    finally:
-        log.info("request %s status=%d ms=%.1f caller=%s", request_id, status,
-                 (time.perf_counter() - started) * 1000, getattr(request.state, "caller", "-"))
-        observed.finished()
-    return response
+class GraphQLEndpoint:
+    """`/graphql` as a plain ASGI app: Starlette's router calls it directly.
+
+    No `Request` object and no `request_response` wrapper: the headers it needs
+    are read once from the scope and the body straight from `receive`. Handles
+    one GraphQL request; never lets an exception reach the client.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime = scope["app"].state.runtime
+        request_id = os.urandom(16).hex()  # 128 random bits, as uuid4 (which costs 2 µs more)
+        started = time.perf_counter()
+        status = 500
+        head = _Head(scope["headers"])
+        seen: list[str] = []
+        observed = request_started(head.trace, request_id)  # span, metrics, log request id
+        try:
+            response = await _handle(scope, receive, head, runtime, request_id, seen)
+            status = observed.responded(response)
+        except Exception as exc:  # noqa: BLE001 -- the last line of defence; logged without message
+            log.error(  # noqa: TRY400 -- a traceback would print the message, which may hold data
+                "request %s failed: %s", request_id, exception_summary(exc))
+            response = error_response(500, "INTERNAL_SERVER_ERROR", "Internal error.", request_id)
+        finally:
+            log.info("request %s status=%d ms=%.1f caller=%s", request_id, status,
+                     (time.perf_counter() - started) * 1000, seen[0] if seen else "-")
+            observed.finished()
+        await response(scope, receive, send)
+
+
+graphql_endpoint = GraphQLEndpoint()
+"""The `/graphql` endpoint (an ASGI app, see `GraphQLEndpoint`)."""

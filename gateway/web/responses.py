@@ -13,6 +13,7 @@ from gateway.core.errors import AccessBudgetExceededError, BudgetsUnavailableErr
 
 if TYPE_CHECKING:
     from graphql import GraphQLError
+    from starlette.types import Receive, Scope, Send
     from strawberry.types import ExecutionResult
 
 __all__ = ["ERRORS_TRUNCATED", "GRAPHQL_RESPONSE", "JSON", "error_response", "result_response"]
@@ -29,6 +30,43 @@ _TOO_COMPLEX = re.compile(
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_RAW_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in _HEADERS.items()]
+_CONTENT_TYPES: dict[str, tuple[bytes, bytes]] = {}
+_OVERRIDABLE = frozenset({*_HEADERS, "X-Request-Id"})
+
+
+class _EncodedResponse(Response):
+    """A `Response` whose header list is assembled from pre-encoded parts.
+
+    The same headers, in the same order, as `Response(body, status, headers,
+    media_type=...)` makes of `{**_HEADERS, "X-Request-Id": ..., **extra}` with a JSON
+    media type: those, then `content-length`, then `content-type`.
+    """
+
+    def __init__(self, body: bytes, status: int, request_id: str, media_type: str,
+                 extra: dict[str, str] | None = None) -> None:
+        self.body = body
+        self.status_code = status
+        self.media_type = media_type
+        self.background = None
+        raw = [*_RAW_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        if extra:
+            raw += [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in extra.items()]
+        content_type = _CONTENT_TYPES.get(media_type)
+        if content_type is None:  # as Starlette writes it: a charset for text/* only
+            value = media_type
+            if value.startswith("text/") and "charset=" not in value.lower():
+                value += "; charset=utf-8"
+            content_type = _CONTENT_TYPES[media_type] = (b"content-type", value.encode("latin-1"))
+        raw += ((b"content-length", b"%d" % len(body)), content_type)
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _code(error: GraphQLError) -> str:
@@ -108,13 +146,14 @@ def result_response(result: ExecutionResult, media_type: str, request_id: str, *
         body["data"] = result.data
     if errors:
         body["errors"] = _formatted(errors, development=development, max_errors=max_errors)
-    headers = {**_HEADERS, "X-Request-Id": request_id}
-    return Response(_dump(body), status, headers, media_type=media_type)
+    return _EncodedResponse(_dump(body), status, request_id, media_type)
 
 
 def error_response(status: int, code: str, message: str, request_id: str,
                    media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
     """A response for a failure before GraphQL execution (auth, body, media type)."""
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    all_headers = {**_HEADERS, "X-Request-Id": request_id, **(headers or {})}
-    return Response(_dump(body), status, all_headers, media_type=media_type)
+    if headers and not headers.keys().isdisjoint(_OVERRIDABLE):  # an override keeps its place
+        all_headers = {**_HEADERS, "X-Request-Id": request_id, **headers}
+        return Response(_dump(body), status, all_headers, media_type=media_type)
+    return _EncodedResponse(_dump(body), status, request_id, media_type, headers)

@@ -516,8 +516,11 @@ async def run_plan(plan: Plan, schema: GraphQLSchema, variables: VariableValues,
                    context: object) -> ExecutionResult:
     """The plan's result for these (coerced) variables."""
     errors = _Errors()
-    values = await asyncio.gather(*(_run_root(plan, root, variables, context, schema, errors)
-                                    for root in plan.roots))
+    if len(plan.roots) == 1:  # no task to make: the one root runs in this one
+        values = [await _run_root(plan, plan.roots[0], variables, context, schema, errors)]
+    else:
+        values = await asyncio.gather(*(_run_root(plan, root, variables, context, schema, errors)
+                                        for root in plan.roots))
     data = (None if any(v is _NULLED for v in values)
             else {root.key: value for root, value in zip(plan.roots, values, strict=True)})
     return ExecutionResult(data=data, errors=errors.errors or None)

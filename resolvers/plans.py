@@ -28,18 +28,22 @@ back to it too, so their errors are the executor's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from graphql import (
     BooleanValueNode,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -64,6 +68,7 @@ from strawberry.types import ExecutionResult
 from gateway.logs import exception_summary
 
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
 
@@ -83,6 +88,7 @@ if TYPE_CHECKING:
 __all__ = ["Known", "Plan", "Plans", "Uncompilable", "compile_plan", "know"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _DEFINITION = "strawberry-definition"
 _complete_leaf = Executor.complete_leaf_value
@@ -106,6 +112,36 @@ class _Bubble(Exception):  # noqa: N818 -- control flow: a null on its way to a 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     type: GraphQLLeafType
+    same: builtins.type | None = None
+    """Values of this exact Python type the scalar returns unchanged (str for String and
+    ID, bool for Boolean), so completing them needs no call."""
+    names: dict[object, str] | None = None
+    """An enum's names by value, as its `coerce_output_value` answers for them."""
+
+    @classmethod
+    def of(cls, type_: GraphQLLeafType) -> _Leaf:
+        if type_ is GraphQLString or type_ is GraphQLID:
+            return cls(type_, str)
+        if type_ is GraphQLBoolean:
+            return cls(type_, bool)
+        if isinstance(type_, GraphQLEnumType):
+            names = {}
+            for name, value in type_.values.items():
+                with contextlib.suppress(TypeError):  # an unhashable value: asked each time
+                    if type_.coerce_output_value(value.value) == name:
+                        names[value.value] = name
+            return cls(type_, None, names)
+        return cls(type_)
+
+    def complete(self, value: object) -> object:
+        if self.same is not None and type(value) is self.same:
+            return value
+        if self.names is not None:
+            with contextlib.suppress(TypeError):
+                name = self.names.get(value)
+                if name is not None:
+                    return name
+        return _complete_leaf(self.type, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +320,7 @@ class _Compiler:
             item, item_non_null = self.node(type_.of_type, nodes)
             return _List(item, item_non_null), False
         if is_leaf_type(type_):
-            return _Leaf(type_), False
+            return _Leaf.of(type_), False
         if isinstance(type_, GraphQLObjectType):
             sets = [n.selection_set for n in nodes if n.selection_set is not None]
             return self.object(type_, sets), False
@@ -296,7 +332,7 @@ class _Compiler:
                                    self._conditions).items():
             name = nodes[0].name.value
             if name == "__typename":
-                steps.append(_Field(key, _typename(type_.name), _Leaf(GraphQLString), True,
+                steps.append(_Field(key, _typename(type_.name), _Leaf.of(GraphQLString), True,
                                     nodes, type_.name, name))
                 continue
             field = type_.fields.get(name)
@@ -380,7 +416,7 @@ def compile_plan(schema: GraphQLSchema, known: Known, conditions: Mapping[str, o
                                conditions).items():
         name = nodes[0].name.value
         if name == "__typename":
-            roots.append(_Root(key, None, _Leaf(GraphQLString), True, nodes))
+            roots.append(_Root(key, None, _Leaf.of(GraphQLString), True, nodes))
             continue
         field = root_type.fields.get(name)
         if field is None or field.resolve is None:
@@ -412,10 +448,10 @@ def _complete(node: _Node, value: object, step: _Field | _Root, owner: str,
     if value is None or value is Undefined:
         return None
     if isinstance(node, _Leaf):
-        return _complete_leaf(node.type, value)
+        return node.complete(value)
     if isinstance(node, _Object):
         return _run_object(node, value, path, errors)
-    if not is_iterable(value):
+    if value.__class__ is not list and not is_iterable(value):
         raise GraphQLError(  # graphql-core's wording
             f"Expected Iterable, but did not find one for field '{owner}.{_name(step)}'.")
     items = []
@@ -453,7 +489,7 @@ def _run_object(plan: _Object, source: object, path: tuple[str | int, ...],
             if value is None or value is Undefined:
                 value = None
             elif node.__class__ is _Leaf and not isinstance(value, Exception):
-                value = _complete_leaf(node.type, value)
+                value = node.complete(value)
             else:
                 value = _complete(node, value, step, step.owner, (*path, step.key), errors)
             if value is None and step.non_null:
@@ -562,14 +598,7 @@ class Plans:
         key = (query, operation_name)
         if key in self._known or _is_request_error(result):
             return
-        try:
-            known: Known | None = know(query, operation_name)
-        except Uncompilable:
-            known = None
-        except Exception as exc:  # noqa: BLE001 -- never a failed request: the standard path runs
-            log.warning("no execution plan: %s", exception_summary(exc))
-            known = None
-        self._known[key] = known
+        self._known[key] = _attempt(lambda: know(query, operation_name))
         if len(self._known) > self._size:
             self._known.popitem(last=False)
 
@@ -583,14 +612,7 @@ class Plans:
             return known.plans[key]
         if len(known.plans) >= MAX_PLANS_PER_DOCUMENT:
             return None
-        try:
-            plan: Plan | None = compile_plan(self._schema, known, values)
-        except Uncompilable:
-            plan = None
-        except Exception as exc:  # noqa: BLE001 -- never a failed request: the standard path runs
-            log.warning("no execution plan: %s", exception_summary(exc))
-            plan = None
-        known.plans[key] = plan
+        plan = known.plans[key] = _attempt(lambda: compile_plan(self._schema, known, values))
         return plan
 
     async def run(self, known: Known, variables: dict[str, Any] | None,
@@ -614,6 +636,18 @@ class Plans:
 
     def __iter__(self) -> Iterator[tuple[str, str | None]]:
         return iter(list(self._known))
+
+
+def _attempt(make: Callable[[], _T]) -> _T | None:
+    """`make()`, or None where there can be no plan: never a failed request, as the
+    standard path then runs."""
+    try:
+        return make()
+    except Uncompilable:
+        return None
+    except Exception as exc:  # noqa: BLE001 -- a bug here must not fail the request
+        log.warning("no execution plan: %s", exception_summary(exc))
+        return None
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

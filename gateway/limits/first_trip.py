@@ -18,7 +18,7 @@ from gateway.limits.budget_scripts import ADMIT_CHARGE_READ
 from gateway.limits.windows import Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     import redis.asyncio as aioredis
 
@@ -29,18 +29,6 @@ __all__ = ["FirstReply", "FirstTrip", "OnceKey"]
 
 _HEADS = 256
 """Encoded script heads (one per shape of request) kept before the memory starts again."""
-
-
-def _packer() -> Callable[..., Any] | None:
-    """hiredis's command packer (a dependency, through `redis[hiredis]`), if installed."""
-    try:
-        import hiredis
-    except ImportError:  # pragma: no cover - the connection's own packer then
-        return None
-    return hiredis.pack_command
-
-
-_pack = _packer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +56,8 @@ class FirstReply:
 class FirstTrip:
     """Sends one request's admission, charges and cache read to Redis as one script call.
 
-    The call is `EVALSHA` sent straight through the client (no `Script` object in the
-    way); a Redis that does not know the script yet (NOSCRIPT) is sent it once.
+    The call is `EVALSHA` through the client's `execute_command` (no `Script` object in
+    the way); a Redis that does not know the script yet (NOSCRIPT) is sent it once.
     """
 
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -109,33 +97,8 @@ class FirstTrip:
 
     async def _evalsha(self, count: int, keys: list[str | bytes],
                        args: list[str | bytes]) -> Any:  # noqa: ANN401
-        """`EVALSHA` on a pooled connection, packed at once, with the client's retry policy.
-
-        What `Redis.execute_command` does for it, without its generic work (per-argument
-        encoding, observability hooks): the connection's own send and read keep their
-        deadlines and drop a broken connection; a failure the client would retry is
-        retried the same way, and anything else is raised as the client raises it.
-        """
-        redis = self._redis
-        if redis.connection is not None or redis.single_connection_client:
-            return await redis.execute_command(  # type: ignore[no-untyped-call] # untyped upstream
-                "EVALSHA", self._sha, count, *keys, *args)
-        pool = redis.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call] # untyped upstream
-        try:
-            packed = (_pack(("EVALSHA", self._sha, count, *keys, *args)) if _pack is not None
-                      else conn.pack_command("EVALSHA", self._sha, count, *keys, *args))
-
-            async def send() -> Any:  # noqa: ANN401
-                await conn.send_packed_command(packed)
-                return await conn.read_response()
-
-            async def fail(error: Exception) -> None:
-                await conn.disconnect(error=error)
-
-            return await conn.retry.call_with_retry(send, fail)
-        finally:
-            await pool.release(conn)
+        return await self._redis.execute_command(  # type: ignore[no-untyped-call] # untyped
+            "EVALSHA", self._sha, count, *keys, *args)
 
 
 def _parse(reply: Sequence[Any], charges: Sequence[PendingCharge],

@@ -5,7 +5,7 @@
 
 Resolvers call `Lookup.child` and `Lookup.find` and only shape the answer;
 they never re-derive a decision. One `Lookup` serves one request: it owns the
-request's loads (each child fetched at most once, those asked for together in one
+request's DataLoader (each child fetched at most once, those asked for together in one
 batch), its audit notes and the systems in service when it began (`sources`: a
 connector registered, replaced or removed meanwhile changes the next request,
 never this one).
@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, cast
+
+from strawberry.dataloader import DataLoader
 
 from gateway.accountability.disclosure import SubjectAccess
 from gateway.accountability.notes import ChildAccess
@@ -110,14 +112,12 @@ class Lookup:
     notes: list[ChildAccess] = field(default_factory=list)
     sources: Sources = field(init=False)
     _children: set[str] = field(default_factory=set)
-    _loads: dict[str, asyncio.Future[ChildSources]] = field(default_factory=dict)
-    """Each child's load (fetched at most once per request)."""
-    _batch: list[tuple[str, asyncio.Future[ChildSources]]] | None = None
-    """The loads asked for since the batch task was started (None: no batch waiting)."""
-    _batching: asyncio.Task[None] | None = None
+    _loader: DataLoader[str, ChildSources] = field(init=False)
+    """Each child fetched at most once per request; loads asked for together, together."""
 
     def __post_init__(self) -> None:
         self.sources = self.services.sources.take()
+        self._loader = DataLoader(load_fn=self.sources.load)
         if self.admission is not None:
             # The resolvers' other I/O (the audit log, challenges) waits for admission too.
             services = self.services
@@ -166,31 +166,7 @@ class Lookup:
                     f"A request may look up at most {self.services.max_children_per_request}"
                     " children.")
             self._children.add(nhs_number)
-        future = self._loads.get(nhs_number)
-        if future is None or future.cancelled():
-            future = self._loads[nhs_number] = asyncio.get_running_loop().create_future()
-            if self._batch is None:
-                # Loads asked for before the task first runs (the same turn of the event
-                # loop, e.g. a search's candidates) are fetched together.
-                self._batch = []
-                self._batching = asyncio.create_task(self._load_batch())
-            self._batch.append((nhs_number, future))
-        return await future
-
-    async def _load_batch(self) -> None:
-        batch, self._batch = self._batch or [], None
-        if all(future.cancelled() for _, future in batch):
-            return
-        try:
-            loaded = await self.sources.load([nhs for nhs, _ in batch])
-        except Exception as exc:  # noqa: BLE001 -- handed to every caller waiting for it
-            for _, future in batch:
-                if not future.cancelled():
-                    future.set_exception(exc)
-            return
-        for (_, future), sources in zip(batch, loaded, strict=True):
-            if not future.cancelled():
-                future.set_result(sources)
+        return await self._loader.load(nhs_number)
 
     async def _charge(self, notes: Sequence[ChildAccess], nhs_numbers: Sequence[str]) -> None:
         """Count the children against the caller's budgets: looked up counts, matched or not.

@@ -78,39 +78,24 @@ class _Head:
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.dpop: list[str] = []
-        self.trace: dict[str, str] = _NO_TRACE
-        accept = authorization = content_length = content_type = None
+        first: dict[bytes, str] = {}
         for name, value in raw:
-            if name == b"authorization":
-                if authorization is None:
-                    authorization = value
-            elif name == b"content-type":
-                if content_type is None:
-                    content_type = value
-            elif name == b"accept":
-                if accept is None:
-                    accept = value
-            elif name == b"content-length":
-                if content_length is None:
-                    content_length = value
-            elif name == b"dpop":
+            if name == b"dpop":
                 self.dpop.append(value.decode("latin-1"))
-            elif name in _TRACE_HEADERS:
-                key = name.decode("latin-1")
-                if self.trace is _NO_TRACE:
-                    self.trace = {}
-                self.trace.setdefault(key, value.decode("latin-1"))
-        self.accept = _text(accept)
-        self.authorization = _text(authorization)
-        self.content_length = _text(content_length)
-        self.content_type = _text(content_type)
+            elif name in _READ and name not in first:
+                first[name] = value.decode("latin-1")
+        self.accept = first.get(b"accept")
+        self.authorization = first.get(b"authorization")
+        self.content_length = first.get(b"content-length")
+        self.content_type = first.get(b"content-type")
+        self.trace = ({name.decode("latin-1"): first[name] for name in _TRACE_HEADERS
+                       if name in first} if not first.keys().isdisjoint(_TRACE_HEADERS)
+                      else _NO_TRACE)
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
-
-
-_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+_READ = frozenset({b"accept", b"authorization", b"content-length", b"content-type",
+                   *_TRACE_HEADERS})
 _NO_TRACE: dict[str, str] = {}
 """No W3C trace headers: shared, never written (`_Head` makes its own dict when there are)."""
 

@@ -32,16 +32,15 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _RAW_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1"))
                 for name, value in _HEADERS.items()]
-_CONTENT_TYPES: dict[str, tuple[bytes, bytes]] = {}
-_OVERRIDABLE = frozenset({*_HEADERS, "X-Request-Id"})
 
 
 class _EncodedResponse(Response):
     """A `Response` whose header list is assembled from pre-encoded parts.
 
     The same headers, in the same order, as `Response(body, status, headers,
-    media_type=...)` makes of `{**_HEADERS, "X-Request-Id": ..., **extra}` with a JSON
-    media type: those, then `content-length`, then `content-type`.
+    media_type=...)` makes of `{**_HEADERS, "X-Request-Id": ..., **extra}` for our JSON
+    media types: those, then `content-length`, then `content-type`. `extra` adds headers
+    (`Retry-After`, `WWW-Authenticate`, `Allow`); it never repeats one of `_HEADERS`.
     """
 
     def __init__(self, body: bytes, status: int, request_id: str, media_type: str,
@@ -54,13 +53,8 @@ class _EncodedResponse(Response):
         if extra:
             raw += [(name.lower().encode("latin-1"), value.encode("latin-1"))
                     for name, value in extra.items()]
-        content_type = _CONTENT_TYPES.get(media_type)
-        if content_type is None:  # as Starlette writes it: a charset for text/* only
-            value = media_type
-            if value.startswith("text/") and "charset=" not in value.lower():
-                value += "; charset=utf-8"
-            content_type = _CONTENT_TYPES[media_type] = (b"content-type", value.encode("latin-1"))
-        raw += ((b"content-length", b"%d" % len(body)), content_type)
+        raw += ((b"content-length", b"%d" % len(body)),
+                (b"content-type", media_type.encode("latin-1")))
         self.raw_headers = raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,7 +147,4 @@ def error_response(status: int, code: str, message: str, request_id: str,
                    media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
     """A response for a failure before GraphQL execution (auth, body, media type)."""
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    if headers and not headers.keys().isdisjoint(_OVERRIDABLE):  # an override keeps its place
-        all_headers = {**_HEADERS, "X-Request-Id": request_id, **headers}
-        return Response(_dump(body), status, all_headers, media_type=media_type)
     return _EncodedResponse(_dump(body), status, request_id, media_type, headers)

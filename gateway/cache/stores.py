@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
+from gateway.cache.line import ClientLine
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import redis.asyncio as aioredis
+
+    from gateway.cache.line import Line
 
 
 __all__ = ["CacheStore", "MemoryStore", "RedisStore"]
@@ -110,13 +114,14 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Redis through the asyncio client (hiredis parser when installed)."""
+    """Redis through the hot path's line (`gateway.cache.line`), else the redis-py client."""
 
     kind = "redis"
 
     def __init__(self, client: aioredis.Redis, retry_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, line: Line | None = None) -> None:
         self._client = client
+        self._line: Line = ClientLine(client) if line is None else line
         self._retry_seconds = retry_seconds
         self._clock = clock
         self._down_until = 0.0
@@ -143,7 +148,7 @@ class RedisStore:
         if not keys or not self._usable():
             return [None] * len(keys)
         try:
-            values = await self._client.mget(keys)
+            values = await self._line.execute_command("MGET", *keys)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return [None] * len(keys)
@@ -152,20 +157,23 @@ class RedisStore:
     async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         if not items or not self._usable():
             return
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, value, ttl in items:
-                    # Queued, not sent: the pipeline object comes back typed as awaitable.
-                    _ = pipe.set(key, value, px=max(1, int(ttl * 1000)))
-                await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
+        await self._send([_set(key, value, ttl) for key, value, ttl in items])
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         if not keys:
             return
         try:
-            await self._client.delete(*keys)
+            await self._line.execute_command("DEL", *keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+
+    async def _send(self, commands: Sequence[Sequence[str | bytes | int]]) -> None:
+        """`commands` in one round trip; the first error (a reply or the connection) fails it."""
+        try:
+            replies = await self._line.execute_many(commands)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
 
@@ -175,16 +183,9 @@ class RedisStore:
         if not items or not self._usable():
             await self.delete_many(purges)
             return
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                # Queued, not sent: the pipeline object comes back typed as awaitable.
-                if purges:
-                    _ = pipe.delete(*purges)
-                for key, value, ttl in items:
-                    _ = pipe.set(key, value, px=max(1, int(ttl * 1000)))
-                await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
+        commands: list[Sequence[str | bytes | int]] = [("DEL", *purges)] if purges else []
+        commands += [_set(key, value, ttl) for key, value, ttl in items]
+        await self._send(commands)
 
     async def ping(self) -> bool:
         """Probe Redis now (ignores the back-off) and update the status."""
@@ -197,5 +198,10 @@ class RedisStore:
         return True
 
     async def close(self) -> None:
+        await self._line.aclose()
         await self._client.aclose()
+
+
+def _set(key: str, value: bytes, ttl: float) -> tuple[str, str, bytes, str, int]:
+    return ("SET", key, value, "PX", max(1, int(ttl * 1000)))
 

@@ -20,8 +20,7 @@ from gateway.limits.windows import Outcome
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import redis.asyncio as aioredis
-
+    from gateway.cache.line import Line
     from gateway.limits.budgets import PendingCharge
     from gateway.limits.ratelimit import RatePlan
 
@@ -56,12 +55,13 @@ class FirstReply:
 class FirstTrip:
     """Sends one request's admission, charges and cache read to Redis as one script call.
 
-    The call is `EVALSHA` through the client's `execute_command` (no `Script` object in
-    the way); a Redis that does not know the script yet (NOSCRIPT) is sent it once.
+    The call is `EVALSHA` on the hot path's line (`gateway.cache.line`: the calls of
+    concurrent requests leave in one send); a Redis that does not know the script yet
+    (NOSCRIPT) is sent it once.
     """
 
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self._redis = redis
+    def __init__(self, line: Line) -> None:
+        self._line = line
         self._sha = hashlib.sha1(ADMIT_CHARGE_READ.encode(),
                                 usedforsecurity=False).hexdigest().encode()
         self._heads: dict[tuple[bool, int, int, int, int], bytes] = {}
@@ -90,15 +90,14 @@ class FirstTrip:
         try:
             reply = await self._evalsha(len(keys), keys, args)
         except NoScriptError:
-            sha: Any = await self._redis.script_load(ADMIT_CHARGE_READ)
+            sha: Any = await self._line.execute_command("SCRIPT", "LOAD", ADMIT_CHARGE_READ)
             self._sha = sha if isinstance(sha, bytes) else str(sha).encode()
             reply = await self._evalsha(len(keys), keys, args)
         return _parse(reply, charges, reads)
 
     async def _evalsha(self, count: int, keys: list[str | bytes],
                        args: list[str | bytes]) -> Any:  # noqa: ANN401
-        return await self._redis.execute_command(  # type: ignore[no-untyped-call] # untyped
-            "EVALSHA", self._sha, count, *keys, *args)
+        return await self._line.execute_command("EVALSHA", self._sha, count, *keys, *args)
 
 
 def _parse(reply: Sequence[Any], charges: Sequence[PendingCharge],

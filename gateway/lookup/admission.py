@@ -27,10 +27,9 @@ from gateway.limits.first_trip import FirstTrip, OnceKey
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import redis.asyncio as aioredis
-
     from gateway.auth.dpop import DeferredReplayCheck
     from gateway.cache import CacheStore
+    from gateway.cache.line import Line
     from gateway.core.caller import Caller
     from gateway.limits.budgets import Budgets, PendingCharge
     from gateway.limits.charger import ChildCharger
@@ -103,9 +102,9 @@ class Admission:
 class Gate:
     """Admission, budget charges and cache read in one round trip; each part's fallback kept."""
 
-    def __init__(self, redis: aioredis.Redis | None, rate_limiter: RateLimiter,
+    def __init__(self, line: Line | None, rate_limiter: RateLimiter,
                  charger: ChildCharger, store: CacheStore) -> None:
-        self._trip = None if redis is None else FirstTrip(redis)
+        self._trip = None if line is None else FirstTrip(line)
         self._rate = rate_limiter
         self._charger = charger
         self._budgets: Budgets = charger.budgets

@@ -22,6 +22,7 @@ from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import TokenValidator
 from gateway.cache import CacheSealer, MemoryStore, RedisStore
 from gateway.cache.client import open_redis
+from gateway.cache.line import ClientLine, line_for_url
 from gateway.core.case_reference import CaseReferenceRule
 from gateway.core.merge import MergeRules, SourceTraits
 from gateway.core.policy import DEFAULT_PURPOSES, Scope
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from connectors.base import Connector
     from connectors.manifest import Manifest
     from gateway.cache import CacheStore
+    from gateway.cache.line import Line
     from gateway.settings import CacheSettings, Settings
     from gateway.web.documents import Documents
 
@@ -117,6 +119,12 @@ def _redis(settings: CacheSettings) -> aioredis.Redis | None:
     return open_redis(settings.redis_url, settings.redis_timeout_seconds)
 
 
+def _line(settings: CacheSettings, client: aioredis.Redis) -> Line:
+    """The hot path's pipelined connection, or the client for a URL it does not take."""
+    line = line_for_url(settings.redis_url or "", settings.redis_timeout_seconds)
+    return ClientLine(client) if line is None else line
+
+
 def merge_rules(settings: Settings, manifests: Sequence[Manifest]) -> MergeRules:
     """How the configured systems' answers are merged (traits from their manifests)."""
     traits = {m.name: SourceTraits(m.facts, m.records_shielding, m.membership_sensitive)
@@ -175,9 +183,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(registrations.close)
         client = _redis(settings.cache)
         cache = settings.cache
+        line = None if client is None else _line(cache, client)
         store: CacheStore = (MemoryStore(cache.memory_max_entries) if client is None
-                             else RedisStore(client, cache.redis_retry_seconds))
-        stack.push_async_callback(store.close)
+                             else RedisStore(client, cache.redis_retry_seconds, line=line))
+        stack.push_async_callback(store.close)  # and the line
         jwks = JwksCache(settings.auth)
         stack.push_async_callback(jwks.close)
         pseudonym = Pseudonymiser(settings.ids.secret.get_secret_value())
@@ -213,7 +222,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         _notify_councils(settings, outbox, accountability, registry, pseudonym)
         rate_limiter = RateLimiter(settings.budgets, client, cache.key_prefix, secret,
                                    retry_seconds=cache.redis_retry_seconds)
-        gate = Gate(client, rate_limiter, ChildCharger(budgets, accountability.child), store)
+        gate = Gate(line, rate_limiter, ChildCharger(budgets, accountability.child), store)
         yield Runtime(
             settings=settings,
             schema=schema,

@@ -1,0 +1,268 @@
+"""The hot path's Redis connection: one pipelined socket, one send per turn of the event loop.
+
+A request's Redis work (its first script call, its cache write-back) goes
+over a `RedisLine`: commands from every request in one turn of the event loop
+leave in one send, and the replies come back in order on the same socket
+(Redis answers a connection's commands in the order they came). redis-py's
+asyncio client spends ~55 µs of CPU per command here (each argument encoded
+in Python, a pooled connection taken and given back, a timeout scope per
+read); hiredis's own packer and reader on one connection spend ~10 µs
+(`python -m bench.redis_line`). The rest of the gateway, off the hot path,
+keeps the redis-py client.
+
+Deadline: every command is answered within `timeout_seconds` of its send, or
+the connection is closed and every command waiting on it fails with
+`redis.exceptions.TimeoutError`; the next command connects again. A lost
+connection fails its waiting commands with `redis.exceptions.ConnectionError`.
+Both are what callers already catch for a Redis failure (`REDIS_FAILURES`).
+
+Only what the URL says is honoured: host and port or a Unix socket, TLS
+(`rediss://`, the system's default certificate checks), username, password and
+database. A URL with any other option is not taken (`line_for_url` returns
+None) and the caller keeps the redis-py client (`ClientLine`), which knows them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import hiredis
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.telemetry.metrics import REDIS_ROUND_TRIPS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import redis.asyncio as aioredis
+
+__all__ = ["ClientLine", "Line", "RedisLine", "line_for_url"]
+
+_pack = cast("Callable[[tuple[str | bytes | int, ...]], bytes]", hiredis.pack_command)
+"""hiredis's packer (its stub types the command as a one-element tuple)."""
+
+_URL_OPTIONS = frozenset({"host", "port", "db", "username", "password", "path",
+                          "connection_class"})
+
+
+class Line(Protocol):
+    """Sends Redis commands; a failure of Redis raises what `REDIS_FAILURES` holds."""
+
+    async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
+        """One command's reply; an error reply is raised (`ResponseError`, `NoScriptError`)."""
+        ...
+
+    async def execute_many(self, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
+        """Each command's reply in order, sent together; an error reply is returned, not raised."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ClientLine:
+    """A `Line` over redis-py's client (for URLs `RedisLine` does not take, and for tests)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
+        return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def execute_many(self, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)  # queued, not sent
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def aclose(self) -> None:
+        """The client is closed by its owner."""
+
+
+def line_for_url(url: str, timeout_seconds: float) -> RedisLine | None:
+    """A `RedisLine` for `url`, or None when the URL holds options it does not honour."""
+    options = parse_url(url)
+    if not options.keys() <= _URL_OPTIONS:
+        return None
+    kind = options.get("connection_class")
+    if kind is not None and kind not in (SSLConnection, UnixDomainSocketConnection):
+        return None
+    return RedisLine(host=options.get("host", "localhost"), port=int(options.get("port", 6379)),
+                     path=options.get("path"), tls=kind is SSLConnection,
+                     db=int(options.get("db") or 0), username=options.get("username"),
+                     password=options.get("password"), timeout_seconds=timeout_seconds)
+
+
+def _reply_error(error: ResponseError) -> ResponseError:
+    message = str(error)
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return error
+
+
+class _LineProtocol(asyncio.Protocol):
+    """Replies matched, in order, to the commands written; losing the socket fails them all."""
+
+    def __init__(self, line: RedisLine) -> None:
+        self._line = line
+        self._reader = hiredis.Reader(replyError=ResponseError)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        waiting = self._line.waiting
+        while (reply := reader.gets()) is not False:
+            if not waiting:  # a reply nobody asked for: the stream is out of step
+                self._line.abort(RedisConnectionError("Redis answered more than was asked"))
+                return
+            future = waiting.popleft()[0]
+            if future.done():
+                continue  # its caller stopped waiting (cancelled or timed out)
+            if isinstance(reply, ResponseError):
+                future.set_exception(_reply_error(reply))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._line.lost(RedisConnectionError("connection to Redis lost"))
+
+
+class RedisLine:
+    """One connection, commands of a loop turn in one send, each answered within the deadline."""
+
+    def __init__(self, *, host: str = "localhost", port: int = 6379, path: str | None = None,
+                 tls: bool = False, db: int = 0, username: str | None = None,
+                 password: str | None = None, timeout_seconds: float) -> None:
+        self._host, self._port, self._path, self._tls = host, port, path, tls
+        self._handshake: list[tuple[str | bytes | int, ...]] = []
+        if password is not None:
+            self._handshake.append(("AUTH", password) if username is None
+                                   else ("AUTH", username, password))
+        if db:
+            self._handshake.append(("SELECT", db))
+        self._timeout = timeout_seconds
+        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        """Each command sent or queued, in order, with the time its reply is due by."""
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
+        if self._transport is None:
+            await self._connect()
+        return await self._queue(_pack(args))
+
+    async def execute_many(self, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
+        if self._transport is None:
+            await self._connect()
+        futures = [self._queue(_pack(tuple(c))) for c in commands]
+        replies: list[Any] = []
+        for future in futures:
+            try:
+                replies.append(await future)
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    def _queue(self, packed: bytes) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.waiting.append((future, loop.time() + self._timeout))
+        self._out.append(packed)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        if self._transport is None:  # lost between queueing and sending: already failed
+            return
+        self._transport.write(b"".join(out))
+        REDIS_ROUND_TRIPS.inc()
+        if self._timer is None and self.waiting:
+            self._arm(self.waiting[0][1])
+
+    def _arm(self, when: float) -> None:
+        self._timer = asyncio.get_running_loop().call_at(when, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if not self.waiting:
+            return
+        oldest = self.waiting[0][1]  # a cancelled caller's command still holds its place
+        if oldest <= asyncio.get_running_loop().time():
+            self.abort(RedisTimeoutError("Redis did not answer in time"))
+        else:
+            self._arm(oldest)
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise RedisConnectionError("the Redis line is closed")
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        connecting = self._connecting
+        try:
+            await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._path is not None:
+                    transport, _ = await loop.create_unix_connection(
+                        lambda: _LineProtocol(self), self._path)
+                else:
+                    transport, _ = await loop.create_connection(
+                        lambda: _LineProtocol(self), self._host, self._port,
+                        ssl=ssl.create_default_context() if self._tls else None)
+        except TimeoutError as exc:
+            raise RedisTimeoutError("connecting to Redis timed out") from exc
+        except OSError as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}") from exc
+        self._transport = transport
+        try:
+            for command in self._handshake:
+                await self._queue(_pack(command))  # an error reply raises
+        except BaseException:
+            self.abort(RedisConnectionError("Redis refused the connection's AUTH or SELECT"))
+            raise
+
+    def abort(self, error: Exception) -> None:
+        """Close the connection now; every waiting command fails with `error`."""
+        transport, self._transport = self._transport, None
+        self._fail(error)
+        if transport is not None:
+            transport.abort()
+
+    def lost(self, error: Exception) -> None:
+        self._transport = None
+        self._fail(error)
+
+    def _fail(self, error: Exception) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._out = []
+        waiting, self.waiting = self.waiting, deque()
+        for future, _ in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        self.abort(RedisConnectionError("the Redis line is closed"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError
 
@@ -20,11 +20,10 @@ from gateway.limits.windows import Outcome
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from gateway.cache.line import Line
     from gateway.limits.budgets import PendingCharge
     from gateway.limits.ratelimit import RatePlan
 
-__all__ = ["FirstReply", "FirstTrip", "OnceKey"]
+__all__ = ["FirstReply", "FirstTrip", "OnceKey", "ScriptSender"]
 
 _HEADS = 256
 """Encoded script heads (one per shape of request) kept before the memory starts again."""
@@ -52,6 +51,12 @@ class FirstReply:
     """The keys read, when every charge was accepted; else None."""
 
 
+class ScriptSender(Protocol):
+    """What sends the script: the hot path's `gateway.cache.line`, or a redis-py client."""
+
+    async def execute_command(self, *args: str | bytes | int) -> Any: ...  # noqa: ANN401
+
+
 class FirstTrip:
     """Sends one request's admission, charges and cache read to Redis as one script call.
 
@@ -60,7 +65,7 @@ class FirstTrip:
     (NOSCRIPT) is sent it once.
     """
 
-    def __init__(self, line: Line) -> None:
+    def __init__(self, line: ScriptSender) -> None:
         self._line = line
         self._sha = hashlib.sha1(ADMIT_CHARGE_READ.encode(),
                                 usedforsecurity=False).hexdigest().encode()

@@ -335,8 +335,11 @@ def _round_trips(url: str) -> float | None:
 class Probe:
     """The gateway's counters at the start and end of a timed run (and py-spy during it)."""
 
-    def __init__(self, variant: Variant, profile_seconds: float | None, seconds: float) -> None:
+    def __init__(self, variant: Variant, profile_seconds: float | None, seconds: float,
+                 load_cpus: set[int]) -> None:
         self.variant = variant
+        self.load_cpus = load_cpus
+        self.load_before: float | None = None
         self.profile_seconds = None if not profile_seconds else max(
             1, int(min(profile_seconds, seconds)))
         self.spy: subprocess.Popen[bytes] | None = None
@@ -363,12 +366,14 @@ class Probe:
                                         stderr=subprocess.PIPE)
         self.cpu_before = procs.cpu_snapshot(self.variant.pid)
         self.cpus_before = procs.cpus_busy_seconds(self.variant.cpus)
+        self.load_before = procs.cpus_busy_seconds(self.load_cpus)
         self.started = time.perf_counter()
 
     def stop(self, requests: int) -> dict[str, Any]:
         """Right after the load: CPU ms and Redis round trips per request, RSS."""
         cpu = procs.cpu_spent(self.cpu_before, procs.cpu_snapshot(self.variant.pid))
         cpus_after = procs.cpus_busy_seconds(self.variant.cpus)
+        load_after = procs.cpus_busy_seconds(self.load_cpus)
         others = (None if cpu is None or cpus_after is None or self.cpus_before is None
                   else max(0.0, cpus_after - self.cpus_before - cpu))
         wall = time.perf_counter() - (self.started or time.perf_counter())
@@ -386,6 +391,11 @@ class Probe:
                 # gateway was kept waiting and its latency and requests/s say so
                 "others_on_gateway_cpus": None if others is None or wall <= 0
                 else round(others / wall, 2),
+                # CPUs' worth used on the load CPUs (simulators, load generator, this
+                # process, anything else): near their count, the latencies measured are
+                # the load side's as much as the gateway's
+                "load_cpus_busy": None if load_after is None or self.load_before is None
+                or wall <= 0 else round((load_after - self.load_before) / wall, 2),
                 **procs.rss(self.variant.pid)}
 
     def profile(self, name: str, req_per_s: float,
@@ -494,7 +504,7 @@ async def _closed(ctx: Context, variant: Variant, kind: str, clients: int, round
     if kind == "hit":
         await _warm(variant, ids)
     proofs = _make_proofs(variant, int(min(args.seconds, PROOF_AHEAD_SECONDS) * PROOFS_PER_SECOND))
-    probe = Probe(variant, None if purpose else args.profile, args.seconds)
+    probe = Probe(variant, None if purpose else args.profile, args.seconds, ctx.load_cpus)
     extra: dict[str, Any] = {}
     # wrk cannot sign: beyond 45 s its proofs made ahead would be stale, so Python it is
     wrk_ok = variant.dpop_key is None or args.seconds <= PROOF_AHEAD_SECONDS
@@ -559,7 +569,7 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
         await _warm(variant, ids)
     # proofs are good for 60 s: made ahead for the first 45 s at most, then signed as sent
     proofs = _make_proofs(variant, int(rate * min(seconds, PROOF_AHEAD_SECONDS) * 1.05) + 100)
-    probe = Probe(variant, args.profile, seconds)
+    probe = Probe(variant, args.profile, seconds, ctx.load_cpus)
     specs = _specs(ctx, variant, ids, proofs, clients, seconds, rate)
     samples: list[dict[str, Any]] = []
     samples_file = variant.workdir / f"soak-{kind}-x{clients}-r{round_}.jsonl"

@@ -23,6 +23,13 @@ the request), no introspection field but `__typename`, and below the root only
 fields without arguments whose resolvers take nothing but the object itself.
 Mutations always take the standard path. Variables that do not coerce fall
 back to it too, so their errors are the executor's own.
+
+A root field's resolver is called without strawberry's wrapper where that
+wrapper would only convert arguments and build an `Info` (`_Call`): the
+arguments the document writes out as leaf values are converted once, the
+others per request by strawberry's own `convert_arguments`. A root field with
+extensions or permission classes, or a schema with exception handlers, keeps
+the wrapper.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLField,
     GraphQLID,
     GraphQLList,
     GraphQLNonNull,
@@ -50,8 +58,6 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLString,
     InlineFragmentNode,
-    ListValueNode,
-    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     Undefined,
@@ -66,6 +72,7 @@ from graphql.pyutils import Path, is_iterable
 from strawberry.types import ExecutionResult
 
 from gateway.logs import exception_summary
+from resolvers.rootcalls import DEFINITION, RootCall, names_variable, root_call
 
 if TYPE_CHECKING:
     import builtins
@@ -75,12 +82,10 @@ if TYPE_CHECKING:
     from graphql import (
         DocumentNode,
         FragmentSpreadNode,
-        GraphQLField,
         GraphQLLeafType,
         GraphQLOutputType,
         GraphQLSchema,
         SelectionNode,
-        ValueNode,
     )
     from graphql import SelectionSetNode as SelectionSet
     from graphql.execution.values import VariableValues
@@ -90,7 +95,6 @@ __all__ = ["Known", "Plan", "Plans", "Uncompilable", "compile_plan", "know"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-_DEFINITION = "strawberry-definition"
 _complete_leaf = Executor.complete_leaf_value
 
 
@@ -181,6 +185,9 @@ class _Root:
     nodes: list[FieldNode]
     arguments: dict[str, Any] | None = None
     """The coerced arguments, when the document writes them all out (no variables)."""
+    call: RootCall | None = None
+    """The resolver called directly; None where `definition.resolve` (strawberry's
+    wrapper) is called with `arguments`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +300,7 @@ def _reader(owner: GraphQLObjectType, name: str, definition: GraphQLField) -> Ca
     """A plain function reading field `name` of an `owner` object, as strawberry would."""
     if name.startswith("__") or definition.args:
         raise Uncompilable(f"{owner.name}.{name}")
-    field = (definition.extensions or {}).get(_DEFINITION)
+    field = (definition.extensions or {}).get(DEFINITION)
     if field is None or field.extensions or getattr(field, "permission_classes", None):
         raise Uncompilable(f"{owner.name}.{name} has extensions")
     resolver = field.base_resolver
@@ -391,19 +398,11 @@ def _literal_arguments(field: GraphQLField, node: FieldNode) -> dict[str, Any] |
     """The field's coerced arguments if no variable is among them (else None: per request)."""
     if not field.args and not node.arguments:
         return {}
-    if any(_names_variable(argument.value) for argument in node.arguments or ()):
+    if any(names_variable(argument.value) for argument in node.arguments or ()):
         return None
     return get_argument_values(field, node)
 
 
-def _names_variable(value: ValueNode) -> bool:
-    if isinstance(value, VariableNode):
-        return True
-    if isinstance(value, ListValueNode):
-        return any(_names_variable(v) for v in value.values)
-    if isinstance(value, ObjectValueNode):
-        return any(_names_variable(f.value) for f in value.fields)
-    return False
 
 
 def compile_plan(schema: GraphQLSchema, known: Known, conditions: Mapping[str, object]) -> Plan:
@@ -422,7 +421,9 @@ def compile_plan(schema: GraphQLSchema, known: Known, conditions: Mapping[str, o
         if field is None or field.resolve is None:
             raise Uncompilable(f"root field {name}")
         node, non_null = compiler.node(field.type, nodes)
-        roots.append(_Root(key, field, node, non_null, nodes, _literal_arguments(field, nodes[0])))
+        call = root_call(field, nodes[0], schema)
+        arguments = None if call is not None else _literal_arguments(field, nodes[0])
+        roots.append(_Root(key, field, node, non_null, nodes, arguments, call))
     return Plan(known.operation, known.fragments, tuple(roots), root_type, known.document)
 
 
@@ -513,6 +514,15 @@ _NULLED = object()
 """A non-null root field failed: `data` is null."""
 
 
+def _resolve_info(plan: Plan, root: _Root, definition: GraphQLField, variables: VariableValues,
+                  context: object, schema: GraphQLSchema) -> GraphQLResolveInfo[Any]:
+    return GraphQLResolveInfo(
+        root.nodes[0].name.value, root.nodes, definition.type, plan.root_type,
+        Path(None, root.key, plan.root_type.name), schema, plan.fragments, None,
+        plan.operation, variables, context, _is_awaitable, None,
+        None)  # type: ignore[arg-type]  # our resolvers use neither helper
+
+
 async def _run_root(plan: Plan, root: _Root, variables: VariableValues, context: object,
                     schema: GraphQLSchema, errors: _Errors) -> object:
     at = (root.key,)
@@ -520,14 +530,15 @@ async def _run_root(plan: Plan, root: _Root, variables: VariableValues, context:
         return plan.root_type.name
     try:
         first = root.nodes[0]
-        arguments = (dict(root.arguments) if root.arguments is not None
-                     else get_argument_values(root.definition, first, variables))
-        info = GraphQLResolveInfo(
-            first.name.value, root.nodes, root.definition.type, plan.root_type,
-            Path(None, root.key, plan.root_type.name), schema, plan.fragments, None,
-            plan.operation, variables, context, _is_awaitable, None,
-            None)  # type: ignore[arg-type]  # our resolvers use neither helper
-        value = root.definition.resolve(None, info, **arguments)  # type: ignore[misc]
+        call = root.call
+        if call is not None:
+            value = call(_resolve_info(plan, root, root.definition, variables, context, schema)
+                         if call.needs_info else None, variables)
+        else:
+            arguments = (dict(root.arguments) if root.arguments is not None
+                         else get_argument_values(root.definition, first, variables))
+            info = _resolve_info(plan, root, root.definition, variables, context, schema)
+            value = root.definition.resolve(None, info, **arguments)  # type: ignore[misc]
         if inspect.isawaitable(value):
             value = await value
         completed = _checked(_complete(root.node, value, root, plan.root_type.name, at, errors),

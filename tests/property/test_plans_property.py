@@ -2,7 +2,8 @@
 
 Hypothesis draws `child` documents (aliases, repeated fields, named and inline
 fragments, `@include`/`@skip` with literal and variable conditions, one or two
-roots, variables) and scopes, as `test_child_property` does. Each document
+roots, variables) and scopes, as `test_child_property` does; a second property
+draws `findChildren` documents the same way. Each document
 runs through the same gateway, on a warm cache, twice with the plans turned
 off (the first fills the cache) and then twice with them on (the first
 learns the document, the second runs its plan). The planned answer must equal the
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from tests.property.documents import documents, render, scope_sets, too_complex
 from tests.property.profiles import examples, timeout
 from tests.property.reference import ALL_SCOPES
-from tests.property.runner import world_of
+from tests.property.runner import _searches, search_input, world_of
 
 
 def _notes(accesses: list[Any]) -> list[tuple[Any, ...]]:
@@ -63,18 +64,36 @@ def cases(draw: Any) -> tuple[Any, tuple[str, ...]]:
     return draw(documents("child")), draw(scope_sets(ALL_SCOPES))
 
 
+@st.composite
+def find_cases(draw: Any) -> tuple[Any, tuple[str, ...]]:
+    return draw(documents("findChildren")), draw(scope_sets(ALL_SCOPES))
+
+
 @pytest.mark.timeout(timeout(0.7))
 @examples(0.7)
 @given(case=cases())
 async def test_a_planned_answer_equals_the_executors(gateway, case):
-    document, scopes = case
+    await _planned_equals_executors(gateway, *case)
+
+
+@pytest.mark.timeout(timeout(0.4))
+@examples(0.4)
+@given(case=find_cases())
+async def test_a_planned_search_equals_the_executors(gateway, case):
+    """`findChildren` takes an input object (converted for each request, never shared
+    between requests) next to leaf arguments written out (converted once per plan)."""
+    await _planned_equals_executors(gateway, *case)
+
+
+async def _planned_equals_executors(gateway: Any, document: Any, scopes: tuple[str, ...]) -> None:
     runtime = gateway.runtime
     schema = runtime.schema
     plans = schema.plans
     assert plans is not None, "execution plans are on by default"
     world = world_of(gateway)
     ids = {f: gateway.id_for(r.nhs_number) for f, r in world.records.items()}
-    rendered = render(document, ids)
+    searches = {s: search_input(s, world.records[s.fixture]) for s in _searches(document)}
+    rendered = render(document, ids, searches)
     if too_complex(document, rendered.text):
         return  # refused before execution on every path: test_child_property's subject
     body = {"query": rendered.text, "variables": rendered.variables}

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from redis.exceptions import RedisError
 
 from gateway.accountability.audit.events import decode, parse_at
 from gateway.alerts import Alert
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -134,7 +132,7 @@ class DigestTally:
         self._sink = sink
         self._redis = redis
         self._prefix = f"{key_prefix}dg:"
-        self._key = derive_key(secret, "digest-keys")
+        self._key = derive_hmac(secret, "digest-keys")
         self._counts: Counter[tuple[dt.date, str, str]] = Counter()
 
     async def emit(self, alert: Alert) -> None:
@@ -151,7 +149,7 @@ class DigestTally:
     def key(self, kind: str, day: dt.date, organisation: str) -> str:
         """The Redis key of `organisation`'s `kind` ("n" counts, "sent") for `day`."""
         # An HMAC, as budgets name organisations: Redis holds no organisation in clear.
-        name = hmac.new(self._key, organisation.encode(), hashlib.sha256).hexdigest()[:32]
+        name = self._key.hexdigest(organisation.encode())[:32]
         return f"{self._prefix}{kind}:{day.isoformat()}:{name}"
 
     async def flush(self) -> None:

@@ -20,8 +20,6 @@ authority is the destination and whose manifest declares a notification endpoint
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
@@ -29,7 +27,7 @@ from zoneinfo import ZoneInfo
 from gateway.accountability.outbox import OutboxRetryError
 from gateway.alerts import Alert
 from gateway.core.policy import FIELD_POLICY
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -95,7 +93,7 @@ class Notifications:
                  pseudonymise_subject: Callable[[str], str]) -> None:
         self._outbox = outbox
         self._settings = settings
-        self._dedup = derive_key(secret, "cpis-dedup")
+        self._dedup = derive_hmac(secret, "cpis-dedup")
         self._child = child
         self._alerts = alerts
         self._endpoints = endpoints
@@ -105,7 +103,7 @@ class Notifications:
         """One notification per child, organisation and London day: an HMAC of the three."""
         day = at.astimezone(_LONDON).date().isoformat()
         text = "\x1f".join((self._child(nhs_number), organisation, day))
-        return hmac.new(self._dedup, text.encode(), hashlib.sha256).hexdigest()
+        return self._dedup.hexdigest(text.encode())
 
     def payload(self, caller: Caller, access: ChildAccess, at: dt.datetime) -> dict[str, Any]:
         """What the authority is told: who looked (organisation, roles), when, why, what."""

@@ -56,13 +56,16 @@ class Accountability:
         """The audit log's events about one child, newest first."""
         return await self.audit.for_child(self.child(nhs_number), limit)
 
-    def _event(self, caller: Caller, request_id: str, access: ChildAccess,
+    def _pseudonym(self, access: ChildAccess) -> str | None:
+        return None if access.nhs_number is None else self.child(access.nhs_number)
+
+    @staticmethod
+    def _event(caller: Caller, request_id: str, access: ChildAccess, child: str | None,
                at: dt.datetime) -> AuditEvent:
         return AuditEvent(
             at=at, request_id=request_id, action=access.action, outcome=access.outcome,
             subject=caller.subject, organisation=caller.organisation, client_id=caller.client_id,
-            purpose=access.purpose, case_reference=access.case_reference,
-            child=None if access.nhs_number is None else self.child(access.nhs_number),
+            purpose=access.purpose, case_reference=access.case_reference, child=child,
             released=tuple(sorted(access.released)),
             withheld=tuple(sorted(access.withheld.items())), sources=access.sources)
 
@@ -72,16 +75,17 @@ class Accountability:
         if not accesses:
             return
         at = dt.datetime.now(dt.UTC)
-        await self.audit.record([self._event(caller, request_id, a, at) for a in accesses])
+        children = [self._pseudonym(a) for a in accesses]  # one HMAC each, for event and alerts
+        await self.audit.record([self._event(caller, request_id, a, child, at)
+                                 for a, child in zip(accesses, children, strict=True)])
         if self.notifications is not None:
             await self._notify(caller, request_id, accesses, at)
-        for access in accesses:
+        for access, child in zip(accesses, children, strict=True):
             for kind in self._alert_kinds(access):
                 await self.alerts.emit(Alert(
                     kind=kind, at=at, request_id=request_id,
                     subject=self._subject(caller.subject), organisation=caller.organisation,
-                    child=None if access.nhs_number is None else self.child(access.nhs_number),
-                    purpose=access.purpose, detail={}))
+                    child=child, purpose=access.purpose, detail={}))
 
     async def _notify(self, caller: Caller, request_id: str, accesses: Sequence[ChildAccess],
                       at: dt.datetime) -> None:

@@ -1,4 +1,4 @@
-"""Derivation of purpose-bound keys from configured secrets (HKDF-SHA256).
+"""Derivation of purpose-bound keys from configured secrets (HKDF-SHA256), and HMACs under them.
 
 One configured secret never serves two purposes directly: each use (cache key
 hashing, cache encryption, id encryption, log pseudonyms) gets its own key.
@@ -7,11 +7,13 @@ hashing, cache encryption, id encryption, log pseudonyms) gets its own key.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["derive_key"]
+__all__ = ["HmacKey", "derive_hmac", "derive_key"]
 
 
 @functools.lru_cache(maxsize=64)  # a few secrets x purposes; HKDF per request would show
@@ -20,3 +22,29 @@ def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
                 info=f"contactpoint-gateway/{purpose}/v1".encode())
     return hkdf.derive(secret.encode())
+
+
+class HmacKey:
+    """HMAC-SHA256 under one key: `hexdigest(m)` is `hmac.new(key, m, sha256).hexdigest()`.
+
+    The key is absorbed once; each message starts from a copy of that state
+    (`HMAC.copy`, as the hmac documentation suggests for a shared prefix), a
+    third of the cost of a fresh `hmac.new` and less than the one-shot `hmac.digest`.
+    """
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hexdigest(self, message: bytes) -> str:
+        """The HMAC of `message`, as lowercase hex."""
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)  # as derive_key
+def derive_hmac(secret: str, purpose: str) -> HmacKey:
+    """HMAC-SHA256 under `derive_key(secret, purpose)`."""
+    return HmacKey(derive_key(secret, purpose))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac
 
 __all__ = ["REMEMBERED", "Pseudonymiser"]
 
@@ -17,11 +14,11 @@ class Pseudonymiser:
     """HMAC-SHA256 of a value, truncated: lets logs correlate a user without naming them."""
 
     def __init__(self, secret: str) -> None:
-        self._key = derive_key(secret, "log-pseudonym")
+        self._key = derive_hmac(secret, "log-pseudonym")
         self._remembered: dict[str, str] = {}
 
     def __call__(self, value: str) -> str:
-        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:16]
+        return self._key.hexdigest(value.encode())[:16]
 
     def remembered(self, subject: str) -> str:
         """The pseudonym of a caller (never a child's identifier), kept for the next request.

@@ -90,24 +90,28 @@ def traced(name: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Await
 
     The outcome is "ok" or the exception's class name (our own error classes, a
     closed set); the exception itself, whose message may hold data, is not recorded.
+    Without spans the caller awaits the function's own coroutine: no second one wraps it.
     """
 
     def decorate(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(function)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not recording():
-                return await function(*args, **kwargs)
-            with span(name) as current:
-                assert current is not None  # noqa: S101 -- recording() said so
-                try:
-                    result = await function(*args, **kwargs)
-                except Exception as exc:
-                    current.set_attribute("outcome", type(exc).__name__)
-                    current.set_status(trace.StatusCode.ERROR)
-                    raise
-                current.set_attribute("outcome", "ok")
-                return result
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+            call = function(*args, **kwargs)
+            return _in_span(name, call) if recording() else call
 
         return wrapper
 
     return decorate
+
+
+async def _in_span(name: str, call: Awaitable[R]) -> R:
+    with span(name) as current:
+        assert current is not None  # noqa: S101 -- recording() said so
+        try:
+            result = await call
+        except Exception as exc:
+            current.set_attribute("outcome", type(exc).__name__)
+            current.set_status(trace.StatusCode.ERROR)
+            raise
+        current.set_attribute("outcome", "ok")
+        return result

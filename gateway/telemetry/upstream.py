@@ -40,7 +40,8 @@ _ERROR_KINDS = {"ConnectorConnectionError": "connection", "ConnectorTimeoutError
 
 # Label children resolved once (`labels()` costs microseconds; the label sets are closed).
 _calls: dict[tuple[str, str, str], tuple[Histogram, Counter]] = {}
-_cache: dict[tuple[str, str], Counter] = {}
+_cache: tuple[dict[str, Counter], dict[str, Counter]] = ({}, {})
+"""By system: the miss children, then the hit children (no key tuple per lookup)."""
 
 
 def _error_kind(exc: BaseException) -> str:
@@ -102,10 +103,11 @@ def cache_span(entries: int) -> AbstractContextManager[Span | None]:
 def count_cache(systems: Iterable[str], hits: Iterable[object]) -> None:
     """Count one hit or miss per (system, entry); an entry that is None is a miss."""
     for system, hit in zip(systems, hits, strict=True):
-        key = (system, "miss" if hit is None else "hit")
-        counter = _cache.get(key)
+        found = hit is not None
+        counter = _cache[found].get(system)
         if counter is None:
-            counter = _cache[key] = CACHE_LOOKUPS.labels(*key)
+            counter = _cache[found][system] = CACHE_LOOKUPS.labels(system,
+                                                                  "hit" if found else "miss")
         counter.inc()
 
 

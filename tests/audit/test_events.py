@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from gateway.accountability.audit import AuditEvent, child_pseudonym
 from gateway.accountability.audit.chain import GENESIS, Head, Sealer, chain_hash, encoded, leaf_hash
 from gateway.accountability.audit.checkpoints import CheckpointKey
-from gateway.accountability.audit.events import decode, encode
+from gateway.accountability.audit.events import decode, encode, format_at
 from gateway.crypto.keys import derive_key
 from gateway.settings import ConfigError
 from tests.audit.helpers import SECRET, event, settings
@@ -181,3 +181,22 @@ def test_a_child_pseudonym_is_the_keyed_hmac_of_the_nhs_number():
         expected = hmac.new(derive_key(SECRET, "audit-child"), nhs.encode(),
                             hashlib.sha256).hexdigest()
         assert child_pseudonym(SECRET, nhs) == expected
+
+
+@pytest.mark.parametrize("at", [
+    datetime.datetime(2026, 12, 4, 12, 31, 0, tzinfo=datetime.UTC),
+    datetime.datetime(2026, 3, 29, 1, 0, 0, 1, tzinfo=datetime.UTC),
+    datetime.datetime(2026, 7, 1, 9, 5, 7, 999999,
+                      tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+    datetime.datetime(1999, 12, 31, 23, 59, 59, 500000,
+                      tzinfo=datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))),
+    datetime.datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC),
+    datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.UTC),
+])
+def test_format_at_is_the_strftime_definition(at):
+    assert format_at(at) == at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@given(st.datetimes(timezones=st.just(datetime.UTC)))
+def test_format_at_is_the_strftime_definition_for_any_utc_time(at):
+    assert format_at(at) == at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -259,6 +259,26 @@ async def test_a_timed_out_event_that_was_still_waiting_is_never_written(sqlite_
     assert not Path(sqlite_backend.options["sqlite_path"]).exists()
 
 
+async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_to_commit(sqlite_backend):
+    log = await open_audit_log(sqlite_backend.settings(flush_interval_ms=300,
+                                                       timeout_seconds=5))
+    count, close = await committed_reader(sqlite_backend)
+    try:
+        gone = asyncio.create_task(log.record([event(1)]))
+        kept = asyncio.create_task(log.record([event(2)]))
+        await asyncio.sleep(0)  # both queued, the writer waiting out the interval
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        await kept
+        assert (await count("req-1"), await count("req-2")) == (0, 1)
+        await log.record([event(3)])  # and the next caller is not disturbed
+        assert await count("req-3") == 1
+    finally:
+        await log.close()
+        await close()
+
+
 class BrokenStore:
     """A store with a bug: the writer must survive it and fail its callers closed."""
 

@@ -102,3 +102,29 @@ def test_configure_logging_switches_format_and_keeps_messages_out_of_tracebacks(
         assert json.loads(output)["message"] == "boom"
     else:
         assert " ERROR gateway.test boom" in output
+
+
+def test_queued_records_skip_what_no_line_prints_until_flushed(monkeypatch):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    before = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing,
+              logging._srcfile)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    try:
+        configure_logging("INFO", "json")
+        configure_logging("INFO", "text")  # switching format keeps what was there first
+        assert (logging.logThreads, logging.logProcesses, logging.logMultiprocessing,
+                logging._srcfile) == (False, False, False, None)
+    finally:
+        flush_logging()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert (logging.logThreads, logging.logProcesses, logging.logMultiprocessing,
+            logging._srcfile) == before
+
+
+def test_a_line_is_what_json_dumps_writes():
+    line = JsonFormatter().format(_record("café %s", ("✓",)))
+    entry = json.loads(line)
+    assert entry["message"] == "café ✓"
+    assert line == json.dumps(entry, ensure_ascii=False, default=str)

@@ -8,8 +8,6 @@ JSON, sorted keys, no spaces, UTF-8) is what the hash chain covers.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac
 
 __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "encode",
            "format_at", "parse_at"]
@@ -53,13 +51,16 @@ def child_pseudonym(secret: str, nhs_number: str) -> str:
     test a guessed NHS number against the log; stable for the secret's
     lifetime, so `accessReport` can find a child's events.
     """
-    key = derive_key(secret, "audit-child")
-    return hmac.new(key, nhs_number.encode(), hashlib.sha256).hexdigest()
+    return derive_hmac(secret, "audit-child").hexdigest(nhs_number.encode())
 
 
 def format_at(at: datetime.datetime) -> str:
     """An aware time as the log writes it: UTC, microseconds, `Z` (sorts as text)."""
-    return at.astimezone(datetime.UTC).strftime(_AT_FORMAT)
+    utc = at.astimezone(datetime.UTC)
+    if utc.year < 1000:  # strftime writes such a year unpadded; isoformat would pad it
+        return utc.strftime(_AT_FORMAT)
+    # The same text as strftime(_AT_FORMAT), at half the cost: "+00:00" becomes "Z".
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_at(text: str) -> datetime.datetime:

@@ -142,8 +142,10 @@ class GroupCommitLog:
         if self._checkpoint_interval > 0 and self._timer is None:
             self._timer = asyncio.create_task(self._tick(), name="audit-checkpoint-timer")
         try:
+            # Not shielded: a timeout or cancellation cancels the future, which `_withdraw`
+            # does anyway, and the writer skips a future that is done.
             async with asyncio.timeout(self._timeout):
-                await asyncio.shield(waiting.future)
+                await waiting.future
         except TimeoutError:
             self._withdraw(waiting)
             self._status = "unavailable"

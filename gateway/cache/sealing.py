@@ -8,14 +8,12 @@ cache store holds neither NHS numbers nor any readable personal data.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac, derive_key
 
 __all__ = ["CacheSealer"]
 
@@ -26,14 +24,14 @@ class CacheSealer:
     """Derives cache keys and seals/opens cache values with keys derived from one secret."""
 
     def __init__(self, secret: str, prefix: str) -> None:
-        self._hmac_key = derive_key(secret, "cache-key")
+        self._mac = derive_hmac(secret, "cache-key")
         self._aead = AESGCM(derive_key(secret, "cache-value"))
         self._prefix = prefix
 
     def key(self, connector: str, nhs_number: str) -> str:
         """The store key for one source's answer about one child."""
-        digest = hmac.new(self._hmac_key, f"{connector}\x1f{nhs_number}".encode(), hashlib.sha256)
-        return f"{self._prefix}s:{digest.hexdigest()}"
+        digest = self._mac.hexdigest(f"{connector}\x1f{nhs_number}".encode())
+        return f"{self._prefix}s:{digest}"
 
     def seal(self, key: str, payload: bytes) -> bytes:
         """Encrypt `payload` for storage under `key`."""

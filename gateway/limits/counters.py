@@ -7,14 +7,12 @@ in-process fallback until the period ends).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from gateway.crypto.keys import derive_key
+from gateway.crypto.keys import derive_hmac
 from gateway.crypto.pseudonyms import REMEMBERED
 
 if TYPE_CHECKING:
@@ -37,7 +35,7 @@ class KeyHasher:
     """
 
     def __init__(self, secret: str, purpose: str) -> None:
-        self._key = derive_key(secret, purpose)
+        self._mac = derive_hmac(secret, purpose)
         self._remembered: dict[tuple[str, str], str] = {}
 
     def __call__(self, kind: str, value: str) -> str:
@@ -55,7 +53,7 @@ class KeyHasher:
     def _name(self, kind: str, value: str) -> str:
         message = f"{kind}\x00{value}".encode()
         # 128 bits: no collisions in practice, half the memory of a full digest.
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+        return self._mac.hexdigest(message)[:32]
 
 
 class Backoff:

@@ -100,20 +100,35 @@ class ConnectorSet:
         return ConnectorSet(systems, self.authority, self.generation + 1)
 
 
+_RELEASING = threading.Lock()
+"""Makes `Lease.release` idempotent from any thread (held for a check and a set only)."""
+
+
 class Lease:
-    """A request's hold on one `ConnectorSet`; `release` (idempotent, any thread) ends it."""
+    """A request's hold on one `ConnectorSet`; `release` (idempotent, any thread) ends it.
+
+    As a context manager it gives the set and releases it on leaving.
+    """
 
     __slots__ = ("__weakref__", "_registry", "_released", "connector_set")
 
     def __init__(self, registry: Registry, connector_set: ConnectorSet) -> None:
         self._registry = registry
-        self._released = threading.Event()
+        self._released = False
         self.connector_set = connector_set
 
     def release(self) -> None:
-        if not self._released.is_set():
-            self._released.set()
-            self._registry.released(self.connector_set.generation)
+        with _RELEASING:
+            if self._released:
+                return
+            self._released = True
+        self._registry.released(self.connector_set.generation)
+
+    def __enter__(self) -> ConnectorSet:
+        return self.connector_set
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ shielded purges its cached entries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,13 +27,13 @@ from gateway.telemetry.upstream import cache_span, count_cache, upstream_call
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from connectors.base import Connector
     from gateway.cache import CacheSealer, CacheStore
     from gateway.core.facts import DemographicSearch
     from gateway.core.merge import MergeRules
-    from gateway.lookup.registry import ConnectorSet, Registry
+    from gateway.lookup.registry import ConnectorSet, Lease, Registry
 
 __all__ = ["ChildSources", "SearchOutcome", "SourceProvider", "Sources"]
 
@@ -148,16 +147,13 @@ class Sources:
     def rules(self) -> MergeRules:
         return self._set.rules
 
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[ConnectorSet]:
+    def _held(self) -> Lease:
+        """The request's set, held while the `with` block runs (a `Lease`)."""
         lease = self._registry.hold(self._set)
         if lease is None:  # this request outlived its set: the one in service now
             lease = self._registry.take()
             self._set = lease.connector_set
-        try:
-            yield lease.connector_set
-        finally:
-            lease.release()
+        return lease
 
     async def _live(self, connector: Connector, nhs_number: str) -> SourceOutcome:
         try:

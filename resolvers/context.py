@@ -23,7 +23,8 @@ class RequestContext:
 
     @property
     def services(self) -> LookupServices:
-        return self.lookup.services
+        """The lookup's services, their I/O made only once the request is admitted."""
+        return self.lookup.guarded
 
     @property
     def accesses(self) -> list[ChildAccess]:

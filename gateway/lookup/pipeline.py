@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -118,15 +119,20 @@ class Lookup:
     def __post_init__(self) -> None:
         self.sources = self.services.sources.take()
         self._loader = DataLoader(load_fn=self.sources.load)
-        if self.admission is not None:
-            # The resolvers' other I/O (the audit log, challenges) waits for admission too.
-            services = self.services
-            challenges = services.challenges
-            self.services = replace(
-                services, access_history=_AdmittedHistory(self, services.access_history),
-                # Only `make` and `state` are the resolvers' (a cast, not a second Protocol).
-                challenges=None if challenges is None
-                else cast("Challenges", _AdmittedChallenges(self, challenges)))
+
+    @functools.cached_property
+    def guarded(self) -> LookupServices:
+        """`services` as the resolvers use them: their other I/O (the audit log's history,
+        challenges) waits for the request's admission too. Made when first asked for."""
+        services = self.services
+        if self.admission is None:
+            return services
+        challenges = services.challenges
+        return replace(
+            services, access_history=_AdmittedHistory(self, services.access_history),
+            # Only `make` and `state` are the resolvers' (a cast, not a second Protocol).
+            challenges=None if challenges is None
+            else cast("Challenges", _AdmittedChallenges(self, challenges)))
 
     async def admitted(self) -> None:
         """Make the request's admission now if no round trip has carried it yet.

@@ -175,13 +175,17 @@ def _birth_date(value: object) -> dt.date | None:
 
 
 def _preferred(value: object, where: str, use: str) -> dict[str, object] | None:
-    """The entry of a FHIR list with `use`, else the first that is not "old"."""
-    entries = [obj(item, f"{where}[]") for item in items(value, where, optional=True)]
-    current = [entry for entry in entries if entry.get("use") != "old"]
-    for entry in current:
-        if entry.get("use") == use:
+    """The entry of a FHIR list with `use` (never "old"), else the first that is not "old"."""
+    place = f"{where}[]"
+    entries = [obj(item, place) for item in items(value, where, optional=True)]
+    first = None
+    for entry in entries:
+        entry_use = entry.get("use")
+        if entry_use == use:
             return entry
-    return current[0] if current else None
+        if first is None and entry_use != "old":
+            first = entry
+    return first
 
 
 def _address(address: dict[str, object] | None) -> Address | None:

@@ -11,7 +11,7 @@ organisations, not personal data, and rarely change).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connectors.fhir import (
     FHIR_JSON,
@@ -22,6 +22,7 @@ from connectors.fhir import (
 )
 from connectors.http import HttpConnector
 from connectors.manifest import FhirSpec
+from connectors.shape import ShapeError
 from gateway.core.facts import SourceFacts
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class FhirR4Connector(HttpConnector):
         self.fhir = manifest.fhir or FhirSpec()
         self._practices = practice_cache if practice_cache is not None else PracticeCache()
         self._reads_practice = "Organization" in self.fhir.resources
+        self._includes_practice = self._reads_practice and self.fhir.include_practice
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
         records = await self._patients(
@@ -79,25 +81,28 @@ class FhirR4Connector(HttpConnector):
             read_capability_statement(answer)
 
     async def _patients(self, params: dict[str, str]) -> list[SourceFacts]:
-        if self._reads_practice and self.fhir.include_practice:
-            params = {**params, "_include": INCLUDE_PRACTICE}
+        """The Patients a search with `params` (a dict of the caller's own) answers."""
+        if self._includes_practice:
+            params["_include"] = INCLUDE_PRACTICE
         answer = await self._http.get_json("/Patient", params)
-        with self.parsing():
+        # `parsing()`, inline: one try, not a generator-based context manager a call.
+        try:
             patients, included = read_bundle_fields(answer, self.fhir.identifier_system)
+        except ShapeError as exc:
+            raise self.malformed(exc) from exc
         for org_id, organisation in included.items():
             self._practices.put(org_id, organisation)
-        return [await self._with_practice(fields, practice_id)
-                for fields, practice_id in patients]
-
-    async def _with_practice(self, fields: dict[str, Any], practice_id: str | None,
-                             ) -> SourceFacts:
-        """The Patient's facts, built once, with its practice where this system reads it."""
-        if practice_id is not None and self._reads_practice:
-            practice = self._practices.get(practice_id)
-            if practice is None:
-                practice = await self._read_practice(practice_id)
-            fields["practice"] = practice
-        return SourceFacts(**fields)
+        # Each Patient's facts built once, with its practice where this system reads it; a
+        # loop, not an async comprehension: no coroutine a call unless a practice is read.
+        records = []
+        for fields, practice_id in patients:
+            if practice_id is not None and self._reads_practice:
+                practice = self._practices.get(practice_id)
+                if practice is None:
+                    practice = await self._read_practice(practice_id)
+                fields["practice"] = practice
+            records.append(SourceFacts(**fields))
+        return records
 
     async def _read_practice(self, org_id: str) -> Organisation:
         answer = await self._http.get_json(f"/Organization/{org_id}")

@@ -314,14 +314,14 @@ def _leaf(spec: object, leaf: Leaf, key: str) -> Reader:
         raise MappingSpecError(f"{key}.required: expected true or false")
     reader = _date_reader(date_format) if leaf == "date" else _READERS[leaf]
     dotted = table.get("path")
-    if dotted is not None and split is None and join is None and translate is None \
-            and not required:
+    if dotted is not None and split is None and join is None and translate is None:
         # The common case: the value at a path, read as the fact's kind.
-        def read_path(record: object, where: str | None) -> object:
-            place = None if where is None else f"{where}.{dotted}"
-            return reader(source(record, place), place)
-
-        return read_path
+        return _path_leaf(_path(dotted, f"{key}.path"), reader, required=required)
+    if "parts" in table and leaf == "texts" and split is None and join is None \
+            and translate is None and not required:
+        # Lines from several places: each part was read as texts already, so together
+        # they are the fact's value as they stand.
+        return lambda record, where: tuple(source(record, where))
 
     def read(record: object, where: str | None) -> object:
         place = where if where is None or dotted is None else f"{where}.{dotted}"
@@ -334,6 +334,35 @@ def _leaf(spec: object, leaf: Leaf, key: str) -> Reader:
             value = None if not lines else join.join(lines)
         if translate is not None:
             value = translate(value, place)
+        result = reader(value, place)
+        if result is None and required:
+            raise ShapeError(f"{place}: required, but absent")
+        return result
+
+    return read
+
+
+def _path_leaf(path: tuple[str, ...], reader: Reader, *, required: bool) -> Reader:
+    """The value at `path` of a record, read by `reader`: `_leaf`'s common case in one call
+    (one step without `_at`'s loop, and no reader for an absent value: each reads None as
+    None)."""
+    dotted = ".".join(path)
+    step = path[0] if len(path) == 1 else None
+
+    def read(record: object, where: str | None) -> object:
+        place = None if where is None else f"{where}.{dotted}"
+        if step is None:
+            value = _at(record, path, place)
+        elif isinstance(record, dict):
+            value = record.get(step)
+        elif record is None:
+            value = None
+        else:
+            raise ShapeError(f"{place}: expected an object")
+        if value is None:
+            if required:
+                raise ShapeError(f"{place}: required, but absent")
+            return None
         result = reader(value, place)
         if result is None and required:
             raise ShapeError(f"{place}: required, but absent")
@@ -402,7 +431,9 @@ def _object(spec: object, shape: _Obj, key: str) -> Reader:
             value = reader(record, where)
             if value is not None:
                 values[name] = value
-                if empty and value != ():
+                # An empty tuple states nothing. Not `value != ()`: that asks a fact
+                # object's `__eq__` first.
+                if empty and (type(value) is not tuple or value):
                     empty = False
         if empty:
             return None

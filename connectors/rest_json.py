@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connectors.errors import ConnectorProtocolError
 from connectors.http import HttpConnector
 from connectors.shape import ShapeError, obj
 
@@ -101,4 +100,4 @@ class RestJsonConnector(HttpConnector):
         try:
             return [self.mapper.facts(record) for record in self._records_in(answer)]
         except ShapeError as exc:
-            raise ConnectorProtocolError(self.name, f"malformed answer: {exc}") from exc
+            raise self.malformed(exc) from exc

@@ -68,7 +68,8 @@ def opt_text(value: object, where: str) -> str | None:
 
 def texts(value: object, where: str, *, optional: bool = False) -> tuple[str, ...]:
     """A JSON array of non-empty strings."""
-    return tuple(text(item, f"{where}[]") for item in items(value, where, optional=optional))
+    place = f"{where}[]"
+    return tuple([text(item, place) for item in items(value, where, optional=optional)])
 
 
 def flag(value: object, where: str) -> bool:

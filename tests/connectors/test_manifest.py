@@ -144,6 +144,33 @@ def test_a_malformed_record_names_the_path_never_the_value(change, where):
             assert value not in str(info.value)
 
 
+NESTED = compile_mapping({"nhs_number": "nhs_no", "gender": {"path": "who.sex", "required": True},
+                          "name": {"given": {"parts": ["first", "middle"]}, "family": "last"}},
+                         frozenset({"gender", "name"}), label="r[]")
+
+
+@pytest.mark.parametrize(("who", "where"), [
+    ({"sex": ""}, "r[].who.sex: required, but absent"),
+    ({}, "r[].who.sex: required, but absent"),
+    (None, "r[].who.sex: required, but absent"),
+    ({"sex": "robot"}, "r[].who.sex: expected male, female, other or unknown"),
+    ("male", "r[].who.sex: expected an object"),
+])
+def test_a_required_value_down_a_path_is_named_by_its_whole_path(who, where):
+    with pytest.raises(ShapeError) as info:
+        NESTED.facts({"nhs_no": NHS, "who": who})
+    assert str(info.value) == where
+
+
+def test_parts_drop_blank_strings_and_keep_each_parts_lines_in_order():
+    facts = NESTED.facts({"nhs_no": NHS, "who": {"sex": "female"}, "first": ["Amy", "", None],
+                          "middle": "  ", "last": "Hill"})
+    assert facts.name == PersonName(("Amy",), "Hill")
+    facts = NESTED.facts({"nhs_no": NHS, "who": {"sex": "female"}, "first": "Amy",
+                          "middle": ["Jane", "Rose"], "last": "Hill"})
+    assert facts.name == PersonName(("Amy", "Jane", "Rose"), "Hill")
+
+
 def test_absent_optional_values_are_not_stated():
     facts = MAPPER.facts({"nhs_no": NHS, "restricted": "Y", "dob": "01/02/2013"})
     assert (facts.name, facts.address, facts.services) == (None, None, None)

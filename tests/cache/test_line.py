@@ -9,7 +9,6 @@ database and credentials, and the URLs it leaves to the redis-py client.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,8 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateway.cache import RedisStore
 from gateway.cache.line import RedisLine, line_for_url
 from gateway.limits.counters import REDIS_FAILURES
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+from tests.cache.conftest import REDIS_URL
 
 
 def round_trips() -> float:
@@ -37,28 +35,12 @@ def with_database(url: str, db: int) -> str:
 
 
 @pytest.fixture
-async def client():
-    redis = aioredis.Redis.from_url(REDIS_URL)
-    yield redis
-    await redis.aclose()
-
-
-@pytest.fixture
 async def line():
     made = line_for_url(REDIS_URL, 1.0)
     assert made is not None
     await made.execute_command("PING")  # connected outside the counts
     yield made
     await made.aclose()
-
-
-@pytest.fixture
-async def prefix(client):
-    chosen = f"tl{uuid.uuid4().hex[:12]}:"
-    yield chosen
-    keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
-    if keys:
-        await client.delete(*keys)
 
 
 async def test_concurrent_callers_get_their_own_replies_in_one_send(line, prefix):

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
-import pytest
 from prometheus_client import REGISTRY
 
 from gateway.cache import RedisStore
-from gateway.cache.client import open_redis
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
 
 
 def round_trips() -> float:
     return REGISTRY.get_sample_value("contactpoint_redis_round_trips_total") or 0.0
-
-
-@pytest.fixture
-async def client():
-    redis = open_redis(REDIS_URL, 1.0)
-    await redis.ping()  # the connection (and its handshake) opened outside the counts
-    yield redis
-    await redis.aclose()
-
-
-@pytest.fixture
-async def prefix(client):
-    chosen = f"tc{uuid.uuid4().hex[:12]}:"
-    yield chosen
-    keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
-    if keys:
-        await client.delete(*keys)
 
 
 async def test_a_command_a_pipeline_and_a_script_are_one_round_trip_each(client, prefix):

@@ -1,0 +1,29 @@
+"""A Redis client (its round trips counted) and a fresh key prefix per test, cleaned after."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from gateway.cache.client import open_redis
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+
+
+@pytest.fixture
+async def client():
+    redis = open_redis(REDIS_URL, 1.0)
+    await redis.ping()  # the connection (and its handshake) opened outside the counts
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+async def prefix(client):
+    chosen = f"tc{uuid.uuid4().hex[:12]}:"
+    yield chosen
+    keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
+    if keys:
+        await client.delete(*keys)

@@ -165,11 +165,16 @@ class RedisLine:
             await self._connect()
         futures = [self._queue(_pack(tuple(c))) for c in commands]
         replies: list[Any] = []
+        failure: Exception | None = None
         for future in futures:
             try:
                 replies.append(await future)
             except ResponseError as exc:
                 replies.append(exc)
+            except Exception as exc:  # noqa: BLE001 -- the connection's: each future is read
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return replies
 
     def _queue(self, packed: bytes) -> asyncio.Future[Any]:

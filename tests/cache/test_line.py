@@ -167,3 +167,14 @@ async def test_a_closed_line_refuses_commands(line):
     await line.aclose()
     with pytest.raises(RedisConnectionError):
         await line.execute_command("PING")
+
+
+async def test_a_group_cut_off_by_a_lost_connection_fails_whole(line, client):
+    line_id = await line.execute_command("CLIENT", "ID")
+    group = asyncio.ensure_future(line.execute_many(
+        [("BLPOP", f"nothing-{uuid.uuid4()}", 5), ("ECHO", "a"), ("ECHO", "b")]))
+    await asyncio.sleep(0.05)
+    await client.execute_command("CLIENT", "KILL", "ID", line_id)
+    with pytest.raises(RedisConnectionError):
+        await group
+    assert await line.execute_command("ECHO", "again") == b"again"

@@ -113,6 +113,8 @@ class _LineProtocol(asyncio.Protocol):
         self._reader = hiredis.Reader(replyError=ResponseError)
 
     def data_received(self, data: bytes) -> None:
+        if self._line.protocol is not self:
+            return  # a connection the line has already given up (its commands failed)
         reader = self._reader
         reader.feed(data)
         waiting = self._line.waiting
@@ -129,7 +131,8 @@ class _LineProtocol(asyncio.Protocol):
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._line.lost(RedisConnectionError("connection to Redis lost"))
+        if self._line.protocol is self:  # not one given up already, whose successor may run
+            self._line.lost(RedisConnectionError("connection to Redis lost"))
 
 
 class RedisLine:
@@ -149,6 +152,8 @@ class RedisLine:
         self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         """Each command sent or queued, in order, with the time its reply is due by."""
         self._transport: asyncio.Transport | None = None
+        self.protocol: _LineProtocol | None = None
+        """The current connection's protocol: only it may answer or fail `waiting`."""
         self._connecting: asyncio.Future[None] | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -227,17 +232,17 @@ class RedisLine:
         try:
             async with asyncio.timeout(self._timeout):
                 if self._path is not None:
-                    transport, _ = await loop.create_unix_connection(
+                    transport, protocol = await loop.create_unix_connection(
                         lambda: _LineProtocol(self), self._path)
                 else:
-                    transport, _ = await loop.create_connection(
+                    transport, protocol = await loop.create_connection(
                         lambda: _LineProtocol(self), self._host, self._port,
                         ssl=ssl.create_default_context() if self._tls else None)
         except TimeoutError as exc:
             raise RedisTimeoutError("connecting to Redis timed out") from exc
         except OSError as exc:
             raise RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}") from exc
-        self._transport = transport
+        self._transport, self.protocol = transport, protocol
         try:
             for command in self._handshake:
                 await self._queue(_pack(command))  # an error reply raises
@@ -247,13 +252,13 @@ class RedisLine:
 
     def abort(self, error: Exception) -> None:
         """Close the connection now; every waiting command fails with `error`."""
-        transport, self._transport = self._transport, None
+        transport, self._transport, self.protocol = self._transport, None, None
         self._fail(error)
         if transport is not None:
             transport.abort()
 
     def lost(self, error: Exception) -> None:
-        self._transport = None
+        self._transport, self.protocol = None, None
         self._fail(error)
 
     def _fail(self, error: Exception) -> None:

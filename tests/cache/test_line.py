@@ -178,3 +178,15 @@ async def test_a_group_cut_off_by_a_lost_connection_fails_whole(line, client):
     with pytest.raises(RedisConnectionError):
         await group
     assert await line.execute_command("ECHO", "again") == b"again"
+
+
+async def test_a_given_up_connections_late_loss_does_not_touch_its_successor(line):
+    await line.execute_command("PING")
+    old = line.protocol
+    line.abort(RedisTimeoutError("given up"))
+    assert await line.execute_command("ECHO", "new") == b"new"  # a new connection
+    pending = asyncio.ensure_future(line.execute_command("ECHO", "still"))
+    old.data_received(b"+stray\r\n")  # late bytes and loss of the old connection
+    old.connection_lost(None)
+    assert await pending == b"still"
+    assert line.protocol is not old

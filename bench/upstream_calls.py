@@ -70,8 +70,9 @@ async def _run(connector: Connector, nhs_numbers: list[str],
 
 async def main(args: argparse.Namespace) -> None:
     population = Population.generate(seed=args.seed, size=args.children)
+    pin = ["taskset", "-c", args.simulator_cpus] if args.simulator_cpus else []
     simulators = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
+        [*pin, sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
          "--size", str(args.children), "--seed", str(args.seed)],
         stdout=subprocess.PIPE)
     systems = args.systems.split(",")
@@ -123,6 +124,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--children", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--profile", action="store_true", help="cProfile one run of each system")
+    parser.add_argument("--cpus", help="pin this process to these CPUs (e.g. 0), as the bench "
+                        "pins the gateway")
+    parser.add_argument("--simulator-cpus", help="pin the simulators to these CPUs (e.g. 1): "
+                        "sharing this process's CPU, their loopback wake-ups are charged to it")
     return parser.parse_args()
 
 
@@ -135,5 +140,8 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 
 
 if __name__ == "__main__":
+    arguments = _arguments()
+    if arguments.cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in arguments.cpus.split(",")})
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(main(_arguments()))
+        runner.run(main(arguments))

@@ -1,7 +1,7 @@
 """The HTTP plumbing the built-in connectors share: one pooled session, one error boundary.
 
-`HttpClient` owns one long-lived `aiohttp.ClientSession` per upstream system
-(created lazily, inside the running loop), bounded by a total timeout and a
+`HttpClient` owns one pool of keep-alive connections per upstream system
+(`connectors.wire.Wire`, created lazily), bounded by a total timeout and a
 connection limit, and translates every foreign failure into the
 `connectors.errors` tree with `raise ... from exc`. Messages name the failure
 kind only: request URLs carry NHS numbers and names in their query strings.
@@ -14,15 +14,15 @@ and cache TTL from the manifest, client, `close`, and the conversion of
 from __future__ import annotations
 
 import abc
+import asyncio
 import codecs
 import contextlib
 import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
-from aiohttp import hdrs
 from yarl import URL
 
 from connectors.errors import (
@@ -34,6 +34,7 @@ from connectors.errors import (
 from connectors.resilience.timeout import ends_within
 from connectors.shape import ShapeError
 from connectors.upstream_auth import build_upstream_auth
+from connectors.wire import Answer, AnswerTooLargeError, Wire, WireProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -51,18 +52,14 @@ _MAX_CACHED_URLS = 64
 """Parsed URLs kept per client: the first paths asked for (lookup, search, health; a GP's
 practice reads past that many are parsed each time)."""
 
-_NO_TIMEOUT = aiohttp.ClientTimeout()
-"""A request's own timer when the call's deadline (`connectors.resilience.timeout`) ends
-first: one deadline per call, not two timers racing."""
-
 
 class HttpClient:
     """GETs JSON from one upstream system; every failure is a `ConnectorError`.
 
-    Cancellation-safe: each response is used inside ``async with``, so a
-    cancelled request releases (and, if unread, closes) its connection.
+    Requests go over one `connectors.wire.Wire` (pooled keep-alive HTTP/1.1 connections,
+    created lazily). Cancellation-safe: a cancelled request closes its connection.
     With `auth` (`connectors.upstream_auth`), every request carries its headers, a
-    401 gets one retry with fresh ones, and the session uses its TLS context.
+    401 gets one retry with fresh ones, and the connections use its TLS context.
     """
 
     def __init__(self, connector: str, base_url: str, *, timeout_seconds: float,
@@ -70,15 +67,14 @@ class HttpClient:
                  max_body_bytes: int = MAX_BODY_BYTES, auth: UpstreamAuth | None = None) -> None:
         self._connector = connector
         self._base = base_url.rstrip("/")
-        self._urls: dict[str, URL] = {}
+        self._targets: dict[str, str] = {}
         self._timeout_seconds = timeout_seconds
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_connections = max_connections
         self._headers = {"Accept": accept, "User-Agent": USER_AGENT}
         self._max_body = max_body_bytes
         self._auth: RequestAuth | None = None if auth is None else auth.request_auth
         self._ssl = None if auth is None else auth.ssl_context
-        self._session: aiohttp.ClientSession | None = None
+        self._wire: Wire | None = None
         self._closed = False
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> object:
@@ -97,103 +93,83 @@ class HttpClient:
     async def _request(self, path: str, params: Mapping[str, str] | None,
                        post: tuple[bytes, dict[str, str]] | None) -> object:
         try:
-            if self._auth is None:
-                status, content_type, body = await self._send(path, params, None, post)
+            if ends_within(self._timeout_seconds):
+                # The call's deadline (`connectors.resilience.timeout`) ends before this
+                # client's own timeout would: one deadline per call, not two timers racing.
+                answer = await self._answer(path, params, post)
             else:
-                status, content_type, body = await self._exchange(path, params, post)
+                async with asyncio.timeout(self._timeout_seconds):
+                    answer = await self._answer(path, params, post)
         except TimeoutError as exc:
             raise ConnectorTimeoutError(self._connector, "no answer within the timeout") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        except AnswerTooLargeError as exc:
+            raise ConnectorProtocolError(self._connector, "answer too large") from exc
+        except WireProtocolError as exc:
+            raise ConnectorProtocolError(self._connector, f"unusable HTTP answer ({exc})") from exc
+        except OSError as exc:  # ConnectionError, TLS, name resolution
             raise ConnectorConnectionError(
                 self._connector, f"connection failed ({type(exc).__name__})") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectorProtocolError(
-                self._connector, f"unusable HTTP answer ({type(exc).__name__})") from exc
+        status, content_type, body = answer
         if not 200 <= status < 300:
             raise ConnectorResponseError(self._connector, status)
         return self._decode(content_type, body)
 
-    async def close(self) -> None:
-        """Close the pooled session; later requests raise `ConnectorConnectionError`."""
-        self._closed = True
-        if self._auth is not None:
-            await self._auth.close()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ConnectorConnectionError(self._connector, "connector is closed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections,
-                                               ssl=True if self._ssl is None else self._ssl),
-                timeout=self._timeout,
-                headers=self._headers,
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
-
-    async def _exchange(self, path: str, params: Mapping[str, str] | None,
-                        post: tuple[bytes, dict[str, str]] | None = None,
-                        ) -> tuple[int, str, bytes]:
-        assert self._auth is not None  # noqa: S101 -- without auth, `_request` calls `_send`
+    async def _answer(self, path: str, params: Mapping[str, str] | None,
+                      post: tuple[bytes, dict[str, str]] | None) -> Answer:
+        if self._auth is None:
+            return await self._send(path, params, None, post)
         sent = await self._auth.headers()
         answer = await self._send(path, params, sent, post)
         # Refused: the credentials may have been revoked or expired early; one retry
         # with fresh ones (a renewed token), never a loop.
-        if answer[0] == HTTPStatus.UNAUTHORIZED and self._auth.refused(sent):
+        if answer.status == HTTPStatus.UNAUTHORIZED and self._auth.refused(sent):
             answer = await self._send(path, params, await self._auth.headers(), post)
         return answer
 
+    async def close(self) -> None:
+        """Close the pooled connections; later requests raise `ConnectorConnectionError`."""
+        self._closed = True
+        if self._auth is not None:
+            await self._auth.close()
+        if self._wire is not None:
+            wire, self._wire = self._wire, None
+            await wire.close()
+
+    def _client(self) -> Wire:
+        if self._closed:
+            raise ConnectorConnectionError(self._connector, "connector is closed")
+        if self._wire is None:
+            try:
+                self._wire = Wire(self._base, max_connections=self._max_connections,
+                                  max_body_bytes=self._max_body, headers=self._headers,
+                                  ssl_context=self._ssl)
+            except ValueError as exc:
+                raise ConnectorConnectionError(self._connector, "unusable base URL") from exc
+        return self._wire
+
     async def _send(self, path: str, params: Mapping[str, str] | None,
                     headers: Mapping[str, str] | None,
-                    post: tuple[bytes, dict[str, str]] | None = None) -> tuple[int, str, bytes]:
-        session = self._client()
-        url = self._urls.get(path)
-        if url is None:
-            url = self._url(path)
-        # Inside a call's deadline that ends before this client's own timeout would, the
-        # deadline alone bounds the request: aiohttp's timer could never fire first.
-        timeout = _NO_TIMEOUT if ends_within(self._timeout_seconds) else self._timeout
+                    post: tuple[bytes, dict[str, str]] | None = None) -> Answer:
+        wire = self._client()
+        target = self._targets.get(path)
+        if target is None:
+            target = self._target(path)
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params, quote_via=quote)
         if post is None:
-            call = session.get(url, params=params, headers=headers, allow_redirects=False,
-                               timeout=timeout)
-        else:
-            data, extra = post
-            call = session.post(url, data=data, allow_redirects=False, timeout=timeout,
-                                headers={**(headers or {}), **extra,
-                                         "Content-Type": "application/json"})
-        async with call as response:
-            length = response.content_length
-            if (length or 0) > self._max_body:
-                raise ConnectorProtocolError(self._connector, "answer too large")
-            headers = response.headers
-            if length is not None and hdrs.CONTENT_ENCODING not in headers \
-                    and hdrs.TRANSFER_ENCODING not in headers:
-                # Its length is announced, checked, and aiohttp reads no byte past it (nor
-                # inflates it): one read.
-                body = await response.content.read()
-            else:
-                body = await self._bounded_body(response)
-            return response.status, response.content_type, body
+            return await wire.request("GET", target, headers)
+        data, extra = post
+        return await wire.request("POST", target,
+                                  {**(headers or {}), **extra, "Content-Type": "application/json"},
+                                  data)
 
-    async def _bounded_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body of an answer of unannounced (or encoded) length, cut off past the limit."""
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > self._max_body:
-                raise ConnectorProtocolError(self._connector, "answer too large")
-        return bytes(body)
-
-    def _url(self, path: str) -> URL:
-        """The URL of `path` on this system, parsed once (paths are few: lookups, health)."""
-        url = URL(self._base + path)
-        if len(self._urls) < _MAX_CACHED_URLS:
-            self._urls[path] = url
-        return url
+    def _target(self, path: str) -> str:
+        """The encoded path (and query) of `path` on this system, as yarl encodes a URL;
+        kept for the first paths asked for (lookups, health)."""
+        target = URL(self._base + path).raw_path_qs
+        if len(self._targets) < _MAX_CACHED_URLS:
+            self._targets[path] = target
+        return target
 
     def _decode(self, content_type: str, body: bytes) -> object:
         if content_type != "application/json" and not content_type.endswith("+json"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
@@ -207,7 +208,6 @@ class Wire:
             raise ValueError("base URL must be http:// or https:// with a host")
         self._host = base.hostname
         self._port = base.port or (443 if base.scheme == "https" else 80)
-        self._prefix = base.path.rstrip("/")
         self._ssl = (ssl_context or ssl.create_default_context()) if base.scheme == "https" \
             else None
         self._max_body = max_body_bytes
@@ -218,11 +218,6 @@ class Wire:
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
         self._closed = False
-
-    @property
-    def prefix(self) -> str:
-        """The base URL's path, without a trailing slash (request targets start with it)."""
-        return self._prefix
 
     async def request(self, method: str, target: str, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None) -> Answer:
@@ -266,7 +261,7 @@ class Wire:
             raise
         self._busy.discard(connection)
         if connection.keep() and not self._closed:
-            connection.idle_since = asyncio.get_running_loop().time()
+            connection.idle_since = time.monotonic()
             self._idle.append(connection)
         else:
             connection.close()
@@ -278,7 +273,7 @@ class Wire:
             raise ConnectionError("connection pool is closed")
         idle = self._idle
         if idle:
-            oldest_kept = asyncio.get_running_loop().time() - IDLE_SECONDS
+            oldest_kept = time.monotonic() - IDLE_SECONDS
             while idle:
                 connection = idle.pop()
                 if connection.open and connection.idle_since > oldest_kept:

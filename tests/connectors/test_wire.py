@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 
 import pytest
 
 from connectors import wire
 from connectors.wire import AnswerTooLargeError, Wire, WireProtocolError
+from tests.connectors.certs import make_pki
 
 JSON = b'{"ok": true}'
 
@@ -325,3 +327,60 @@ async def test_a_refused_connection_is_a_connection_error():
 def test_only_http_urls_with_a_host_are_taken(url):
     with pytest.raises(ValueError, match="base URL"):
         Wire(url, max_connections=1, max_body_bytes=10, headers={})
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("wire-pki"))
+
+
+async def tls_server(pki, host: str) -> tuple[Scripted, asyncio.Server]:
+    """A scripted system over TLS, its certificate for 127.0.0.1 and localhost only."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    scripted = Scripted()
+    listening = await asyncio.start_server(scripted.handle, host, 0, ssl=context)
+    scripted.url = f"https://{host}:{listening.sockets[0].getsockname()[1]}"
+    return scripted, listening
+
+
+def trusting(pki) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(pki.ca))
+
+
+async def test_tls_with_the_system_s_ca_is_answered_and_kept(pki):
+    scripted, listening = await tls_server(pki, "127.0.0.1")
+    pool = Wire(scripted.url, max_connections=2, max_body_bytes=1_000, headers={},
+                ssl_context=trusting(pki))
+    try:
+        for _ in range(3):
+            assert (await pool.request("GET", "/x")).body == JSON
+        assert scripted.connections == 1
+    finally:
+        await pool.close()
+        listening.close()
+
+
+async def test_tls_by_default_trusts_only_the_system_s_store(pki):
+    scripted, listening = await tls_server(pki, "127.0.0.1")
+    pool = Wire(scripted.url, max_connections=1, max_body_bytes=1_000, headers={})
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await pool.request("GET", "/x")
+        assert scripted.requests == []
+    finally:
+        await pool.close()
+        listening.close()
+
+
+async def test_tls_checks_the_certificate_names_the_host(pki):
+    scripted, listening = await tls_server(pki, "127.0.0.2")  # not a name it holds
+    pool = Wire(scripted.url, max_connections=1, max_body_bytes=1_000, headers={},
+                ssl_context=trusting(pki))
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError, match=r"(?i)mismatch|match"):
+            await pool.request("GET", "/x")
+        assert scripted.requests == []
+    finally:
+        await pool.close()
+        listening.close()

@@ -128,8 +128,10 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        if self._headers_done and self._length is None and not self._chunked:
-            self._finish()  # an answer delimited by the connection's end (RFC 9112 §6.3)
+        if exc is None and self._headers_done and self._length is None and not self._chunked:
+            # An answer delimited by the connection's end (RFC 9112 §6.3): a clean end only;
+            # a reset (or TLS cut without close_notify) may have truncated it.
+            self._finish()
         else:
             waiter.set_exception(ConnectionError("connection closed before the answer ended"))
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 from dataclasses import dataclass, field
 
 import pytest
@@ -154,6 +156,21 @@ async def test_an_answer_without_a_length_ends_with_the_connection(server, clien
     assert await client.request("GET", "/x") == (200, "application/json", JSON)
     assert (await client.request("GET", "/x")).status == 200
     assert server.connections == 2
+
+
+async def test_an_answer_without_a_length_cut_by_a_reset_is_a_connection_error(server, client):
+    async def reset_after(_, writer):
+        writer.write(reply(JSON, length=False, headers="Connection: close\r\n"))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        # RST, not FIN (lingering 0 s): the end of the body is not known.
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server.replies = [reset_after]
+    with pytest.raises(ConnectionError):
+        await client.request("GET", "/x")
 
 
 async def test_a_get_on_a_connection_closed_while_idle_is_sent_again(server, client):

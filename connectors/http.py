@@ -48,9 +48,9 @@ __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "HttpClient", "HttpConnector"]
 MAX_BODY_BYTES = 4 * 1024 * 1024
 USER_AGENT = "contactpoint-gateway/0.1"
 
-_MAX_CACHED_URLS = 64
-"""Parsed URLs kept per client: the first paths asked for (lookup, search, health; a GP's
-practice reads past that many are parsed each time)."""
+_MAX_CACHED_TARGETS = 64
+"""Encoded request targets kept per client: the first paths asked for (lookup, search,
+health; a GP's practice reads past that many are encoded each time)."""
 
 
 class HttpClient:
@@ -167,7 +167,7 @@ class HttpClient:
         """The encoded path (and query) of `path` on this system, as yarl encodes a URL;
         kept for the first paths asked for (lookups, health)."""
         target = URL(self._base + path).raw_path_qs
-        if len(self._targets) < _MAX_CACHED_URLS:
+        if len(self._targets) < _MAX_CACHED_TARGETS:
             self._targets[path] = target
         return target
 

@@ -77,6 +77,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._head = 0
+        self._received = 0
         self._headers = 0
         self._content_type = "application/octet-stream"
         self._length: int | None = None
@@ -114,6 +115,12 @@ class _Connection(asyncio.Protocol):
         self.answered = True
         try:
             self._parser.feed_data(data)
+            if not self._headers_done:
+                # llhttp hands over a header only once it is whole, buffering it until then:
+                # bound what the head may take before any callback could count it.
+                self._received += len(data)
+                if self._received > MAX_HEAD_BYTES:
+                    self._fail(WireProtocolError("answer headers too large"))
         except httptools.HttpParserCallbackError as exc:
             self._fail(exc.__context__ if isinstance(exc.__context__, WireProtocolError)
                        else WireProtocolError("unusable answer"))

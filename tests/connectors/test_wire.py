@@ -246,6 +246,20 @@ async def test_headers_past_the_limit_are_refused(server, client):
         await client.request("GET", "/x")
 
 
+async def test_an_endless_header_line_is_refused_before_it_ends(server, client):
+    async def endless(_, writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+        for _ in range(100):  # 100 KiB of one header that never ends
+            writer.write(b"y" * 1024)
+            await writer.drain()
+        await asyncio.sleep(3600)
+
+    server.replies = [endless]
+    with pytest.raises(WireProtocolError, match="too large"):
+        async with asyncio.timeout(5):
+            await client.request("GET", "/x")
+
+
 async def test_too_many_headers_are_refused(server, client):
     server.replies = [reply(headers="".join(f"X-{i}: 1\r\n" for i in range(200)))]
     with pytest.raises(WireProtocolError, match="too many"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
 from gateway.cache.client import open_redis
+from tests.redis_prefix import unique_prefix
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
 
@@ -22,8 +22,5 @@ async def client():
 
 @pytest.fixture
 async def prefix(client):
-    chosen = f"tc{uuid.uuid4().hex[:12]}:"
-    yield chosen
-    keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
-    if keys:
-        await client.delete(*keys)
+    async with unique_prefix(client, "tc") as chosen:
+        yield chosen

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import redis.asyncio as aioredis
 
 from tests.limits.support import REDIS_URL, Clock, RecordingSink
+from tests.redis_prefix import unique_prefix
 
 
 @pytest.fixture
@@ -20,11 +19,8 @@ async def redis_client():
 @pytest.fixture
 async def prefix(redis_client):
     """A key prefix no other test uses; its keys are deleted afterwards."""
-    chosen = f"tl{uuid.uuid4().hex[:12]}:"
-    yield chosen
-    keys = [key async for key in redis_client.scan_iter(match=f"{chosen}*")]
-    if keys:
-        await redis_client.delete(*keys)
+    async with unique_prefix(redis_client, "tl") as chosen:
+        yield chosen
 
 
 @pytest.fixture

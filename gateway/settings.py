@@ -227,6 +227,10 @@ class AuditSettings(_Frozen):
     """How long a batch waits for more events. 0: commit as soon as the writer is free;
     events arriving during a commit form the next batch (measured: 1.1 ms per sequential
     PostgreSQL commit at 0, 4.0 ms at 2)."""
+    load_wait_ms: Annotated[float, Field(ge=0, le=1_000)] = 4.0
+    """Under load only (the last batch held more than one request's events), how long the
+    next batch waits for more when `flush_interval_ms` is 0: fewer commits, each an fsync
+    (README "Where a request's CPU goes"). A lone request never waits. 0: off."""
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
     checkpoint_every: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
     checkpoint_interval_seconds: Annotated[float, Field(ge=0, le=3_600)] = 5.0

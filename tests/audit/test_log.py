@@ -66,6 +66,33 @@ async def test_max_batch_bounds_a_transaction(sqlite_backend):
     assert rows == [(60,)]
 
 
+async def test_under_load_a_batch_waits_for_more_but_a_lone_caller_never_does(backend):
+    log = await open_audit_log(backend.settings(flush_interval_ms=0, load_wait_ms=400))
+    try:
+        started = time.monotonic()
+        for i in range(3):  # one caller at a time: each commits at once
+            await log.record([event(i)])
+        assert time.monotonic() - started < 0.35
+        await asyncio.gather(log.record([event(10)]), log.record([event(11)]))
+        assert log.transactions == 4  # one batch of two callers: under load now
+
+        started = time.monotonic()
+        first = asyncio.create_task(log.record([event(20)]))
+        await asyncio.sleep(0.1)
+        late = asyncio.create_task(log.record([event(21)]))  # joins the batch still waiting
+        await asyncio.gather(first, late)
+        assert time.monotonic() - started >= 0.35
+        assert log.transactions == 5
+
+        await log.record([event(30)])  # still under load: waits, then commits alone
+        started = time.monotonic()
+        await log.record([event(31)])  # the last batch held one caller: no wait
+        assert time.monotonic() - started < 0.35
+        assert log.transactions == 7
+    finally:
+        await log.close()
+
+
 async def test_for_child_newest_first(backend):
     log = await open_audit_log(backend.settings())
     try:

@@ -71,5 +71,6 @@ async def open_audit_log(settings: AuditSettings) -> AuditLog:
         settings.checkpoint_file)
     return GroupCommitLog(open_store(settings), flush_interval_ms=settings.flush_interval_ms,
                           max_batch=settings.max_batch, timeout_seconds=settings.timeout_seconds,
+                          load_wait_ms=settings.load_wait_ms,
                           checkpoint_interval_seconds=settings.checkpoint_interval_seconds,
                           publisher=publisher)

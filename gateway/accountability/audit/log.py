@@ -4,7 +4,11 @@
 requests wait together for at most `flush_interval_ms` (or until `max_batch`
 events are waiting) and are committed in one transaction; with the default 0
 the writer commits as soon as it is free, and the events that arrive while a
-commit is in flight form the next batch. A caller waits at
+commit is in flight form the next batch. Under load (the batch just committed
+held more than one caller's events) the next batch also waits, for at most
+`load_wait_ms`: each commit is an fsync, whose cost in CPU (ours and the
+kernel's, on our CPU) hardly depends on its size, so fewer, larger commits
+are cheaper; a lone caller never waits. A caller waits at
 most `timeout_seconds`; then, or when the store fails, it gets
 `AuditUnavailableError` and must release nothing. The writer keeps trying
 with the next batch, so it recovers as soon as the store is back.
@@ -96,7 +100,8 @@ class GroupCommitLog:
     """`AuditLog` over an `AuditStore` (see the module docstring)."""
 
     def __init__(self, store: AuditStore, *, flush_interval_ms: float, max_batch: int,
-                 timeout_seconds: float, checkpoint_interval_seconds: float = 0.0,
+                 timeout_seconds: float, load_wait_ms: float = 0.0,
+                 checkpoint_interval_seconds: float = 0.0,
                  publisher: CheckpointFile | None = None) -> None:
         self._store = store
         self._checkpoint_interval = checkpoint_interval_seconds
@@ -106,6 +111,9 @@ class GroupCommitLog:
         self._stopping = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._interval = flush_interval_ms / 1000
+        self._load_wait = load_wait_ms / 1000
+        self._loaded = False
+        """Whether the batch last committed held more than one caller's events."""
         self._max_batch = max_batch
         self._timeout = timeout_seconds
         self._queue: deque[_Waiting] = deque()
@@ -171,11 +179,13 @@ class GroupCommitLog:
                 if self._closed:
                     return
                 continue
-            if self._interval > 0 and self._queued < self._max_batch and not self._closed:
+            wait = self._interval or (self._load_wait if self._loaded else 0.0)
+            if wait > 0 and self._queued < self._max_batch and not self._closed:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval):
+                    async with asyncio.timeout(wait):
                         await self._full.wait()
             if batch := self._take():  # empty if every waiting caller gave up meanwhile
+                self._loaded = len(batch) > 1
                 await self._commit(batch)
 
     def _take(self) -> list[_Waiting]:

@@ -229,8 +229,9 @@ class AuditSettings(_Frozen):
     PostgreSQL commit at 0, 4.0 ms at 2)."""
     load_wait_ms: Annotated[float, Field(ge=0, le=1_000)] = 4.0
     """Under load only (the last batch held more than one request's events), how long the
-    next batch waits for more when `flush_interval_ms` is 0: fewer commits, each an fsync
-    (README "Where a request's CPU goes"). A lone request never waits. 0: off."""
+    next batch waits for more when `flush_interval_ms` is 0: fewer commits, each of which
+    costs far more CPU than its size suggests (README "Where a request's CPU goes"). A
+    lone request never waits. 0: off."""
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 256
     checkpoint_every: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
     checkpoint_interval_seconds: Annotated[float, Field(ge=0, le=3_600)] = 5.0
@@ -252,6 +253,14 @@ class AuditSettings(_Frozen):
     def _postgresql_needs_dsn(self) -> AuditSettings:
         if self.store == "postgresql" and self.postgresql_dsn is None:
             raise ValueError("postgresql_dsn is required when store = \"postgresql\"")
+        return self
+
+    @model_validator(mode="after")
+    def _load_wait_within_timeout(self) -> AuditSettings:
+        # Waiting for company must never cost the callers their whole timeout (they would
+        # fail closed). `flush_interval_ms` is left as it was: tests use it to force that.
+        if self.load_wait_ms >= self.timeout_seconds * 1000 / 2:
+            raise ValueError("load_wait_ms must be under half of timeout_seconds")
         return self
 
 

@@ -38,6 +38,8 @@ def test_valid_tree():
     ({"connectors": [{"name": "gp", "manifest": "gp", "base_url": "http://a"},
                      {"name": "gp", "manifest": "school", "base_url": "http://b"}]}, "unique"),
     ({"connectors": [{"name": "gp", "kind": "ldap", "base_url": "http://a"}]}, "kind"),
+    ({"audit": {"pseudonym_secret": SECRET, "timeout_seconds": 0.5, "load_wait_ms": 250}},
+     "load_wait_ms"),
     ({"connectors": [{"name": "gp", "manifest": "gp"}],
       "merge": {"authority": {"name": ["school"]}}}, "merge.authority.name"),
     ({"connectors": [{"name": "gp", "manifest": "gp"}],

@@ -6,9 +6,9 @@ events are waiting) and are committed in one transaction; with the default 0
 the writer commits as soon as it is free, and the events that arrive while a
 commit is in flight form the next batch. Under load (the batch just committed
 held more than one caller's events) the next batch also waits, for at most
-`load_wait_ms`: each commit is an fsync, whose cost in CPU (ours and the
-kernel's, on our CPU) hardly depends on its size, so fewer, larger commits
-are cheaper; a lone caller never waits. A caller waits at
+`load_wait_ms`: a commit costs the process far more CPU than its size suggests
+(the store's thread, woken for it and for its fsync, preempts the event loop's),
+so fewer, larger commits are cheaper; a lone caller never waits. A caller waits at
 most `timeout_seconds`; then, or when the store fails, it gets
 `AuditUnavailableError` and must release nothing. The writer keeps trying
 with the next batch, so it recovers as soon as the store is back.

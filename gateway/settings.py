@@ -227,7 +227,7 @@ class AuditSettings(_Frozen):
     """How long a batch waits for more events. 0: commit as soon as the writer is free;
     events arriving during a commit form the next batch (measured: 1.1 ms per sequential
     PostgreSQL commit at 0, 4.0 ms at 2)."""
-    load_wait_ms: Annotated[float, Field(ge=0, le=1_000)] = 4.0
+    load_wait_ms: Annotated[float, Field(ge=0, le=1_000)] = 2.0
     """Under load only (the last batch held more than one request's events), how long the
     next batch waits for more when `flush_interval_ms` is 0: fewer commits, each of which
     costs far more CPU than its size suggests (README "Where a request's CPU goes"). A

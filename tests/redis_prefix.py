@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 async def unique_prefix(client: aioredis.Redis, tag: str) -> AsyncIterator[str]:
     """``{tag}{12 random hex}:``; every key under it is deleted when the block ends."""
     chosen = f"{tag}{uuid.uuid4().hex[:12]}:"
-    yield chosen
-    keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
-    if keys:
-        await client.delete(*keys)
+    try:
+        yield chosen
+    finally:  # also when the block raises
+        keys = [key async for key in client.scan_iter(match=f"{chosen}*")]
+        if keys:
+            await client.delete(*keys)

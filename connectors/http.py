@@ -93,13 +93,7 @@ class HttpClient:
     async def _request(self, path: str, params: Mapping[str, str] | None,
                        post: tuple[bytes, dict[str, str]] | None) -> object:
         try:
-            if ends_within(self._timeout_seconds):
-                # The call's deadline (`connectors.resilience.timeout`) ends before this
-                # client's own timeout would: one deadline per call, not two timers racing.
-                answer = await self._answer(path, params, post)
-            else:
-                async with asyncio.timeout(self._timeout_seconds):
-                    answer = await self._answer(path, params, post)
+            answer = await self._answer(path, params, post)
         except TimeoutError as exc:
             raise ConnectorTimeoutError(self._connector, "no answer within the timeout") from exc
         except AnswerTooLargeError as exc:
@@ -117,14 +111,27 @@ class HttpClient:
     async def _answer(self, path: str, params: Mapping[str, str] | None,
                       post: tuple[bytes, dict[str, str]] | None) -> Answer:
         if self._auth is None:
-            return await self._send(path, params, None, post)
+            return await self._timed(path, params, None, post)
+        # Credentials first, outside this client's timer: a token endpoint has its own
+        # timeout and says so when it expires (two equal timers would race for the error).
         sent = await self._auth.headers()
-        answer = await self._send(path, params, sent, post)
+        answer = await self._timed(path, params, sent, post)
         # Refused: the credentials may have been revoked or expired early; one retry
         # with fresh ones (a renewed token), never a loop.
         if answer.status == HTTPStatus.UNAUTHORIZED and self._auth.refused(sent):
-            answer = await self._send(path, params, await self._auth.headers(), post)
+            answer = await self._timed(path, params, await self._auth.headers(), post)
         return answer
+
+    async def _timed(self, path: str, params: Mapping[str, str] | None,
+                     headers: Mapping[str, str] | None,
+                     post: tuple[bytes, dict[str, str]] | None) -> Answer:
+        """`_send` within this client's timeout, unless the call's deadline ends sooner."""
+        if ends_within(self._timeout_seconds):
+            # The call's deadline (`connectors.resilience.timeout`) ends before this
+            # client's own timeout would: one deadline per call, not two timers racing.
+            return await self._send(path, params, headers, post)
+        async with asyncio.timeout(self._timeout_seconds):
+            return await self._send(path, params, headers, post)
 
     async def close(self) -> None:
         """Close the pooled connections; later requests raise `ConnectorConnectionError`."""

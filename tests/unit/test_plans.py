@@ -28,8 +28,8 @@ from strawberry.types import Info
 
 from gateway.core.errors import FieldWithheldError
 from gateway.settings import LimitSettings
-from resolvers.enums import Purpose
-from resolvers.plans import Plans, Uncompilable, compile_plan, know
+from resolvers.enums import Purpose, SourceState
+from resolvers.plans import Plans, Uncompilable, _Leaf, compile_plan, know
 from resolvers.schema import _mask, _MaskErrors, _QuietSchema, build_schema
 
 CALLS: list[str] = []
@@ -414,3 +414,15 @@ def test_a_schema_with_exception_handlers_keeps_strawberrys_wrapper():
     schema = strawberry.Schema(query=HandledQuery, exception_handlers=[OopsHandler()])
     [root] = compile_plan(schema._schema, know('{ echo(word: "a") }', None), {}).roots
     assert root.call is None
+
+
+def test_an_enum_leaf_names_the_members_resolvers_return_without_asking_the_type():
+    # strawberry's enum type holds the members' values; the resolvers return members.
+    schema = build_schema(LimitSettings(), development=False)
+    source_state = schema._schema.type_map["SourceState"]
+    leaf = _Leaf.of(source_state)
+    assert leaf.names is not None
+    for member in SourceState:
+        assert leaf.names[member] == source_state.coerce_output_value(member)
+        assert leaf.complete(member) == source_state.coerce_output_value(member)
+        assert leaf.complete(member.value) == source_state.coerce_output_value(member)

@@ -28,7 +28,8 @@ noisy machine), Redis round trips per request (the gateway's
 `contactpoint_redis_round_trips_total` before and after; null where /metrics lacks it),
 the RSS of each gateway process at the end of the run, and how much of the gateway's
 CPUs other processes took (a shared machine). `--soak-seconds` adds RSS over time,
-`--profile` py-spy's self time by layer. README "Benchmark" says what each field is.
+`--profile` py-spy's self time by layer, `--count-calls` the gateway's Python calls per
+request (`bench/callcount.py`). README "Benchmark" says what each field is.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
-from bench import procs
+from bench import callcount, procs
 from bench.parse import counter_total, layer_summary, percentile
 from bench.pyload import LoadSpec, PyResult, run_processes
 from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
@@ -339,8 +340,9 @@ class Probe:
     """The gateway's counters at the start and end of a timed run (and py-spy during it)."""
 
     def __init__(self, variant: Variant, profile_seconds: float | None, seconds: float,
-                 load_cpus: set[int]) -> None:
+                 load_cpus: set[int], *, count_calls: bool = False) -> None:
         self.variant = variant
+        self.calls_output = variant.workdir / "calls.prof" if count_calls else None
         self.load_cpus = load_cpus
         self.load_before: float | None = None
         self.profile_seconds = None if not profile_seconds else max(
@@ -367,6 +369,9 @@ class Probe:
                 command.append("--subprocesses")
             self.spy = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
+        if self.calls_output is not None:
+            self.calls_output.unlink(missing_ok=True)
+            os.kill(self.variant.pid, callcount.START)
         self.cpu_before = procs.cpu_snapshot(self.variant.pid)
         self.cpus_before = procs.cpus_busy_seconds(self.variant.cpus)
         self.load_before = procs.cpus_busy_seconds(self.load_cpus)
@@ -383,6 +388,8 @@ class Probe:
         trips_after = _round_trips(self.variant.url)
         trips = (None if self.trips_before is None or trips_after is None
                  else trips_after - self.trips_before)
+        if self.calls_output is not None:
+            os.kill(self.variant.pid, callcount.STOP)  # after the CPU: writing is not the run's
         return {"gateway_cpu_ms_per_req": None if cpu is None or not requests
                 else round(cpu * 1000 / requests, 3),
                 "redis_round_trips_per_req": None if trips is None or not requests
@@ -400,6 +407,18 @@ class Probe:
                 "load_cpus_busy": None if load_after is None or self.load_before is None
                 or wall <= 0 else round((load_after - self.load_before) / wall, 2),
                 **procs.rss(self.variant.pid)}
+
+    def calls(self, name: str, requests: int) -> dict[str, Any] | None:
+        """Python calls per request over the run (`--count-calls`, see `bench.callcount`)."""
+        output = self.calls_output
+        if output is None:
+            return None
+        line: dict[str, Any] = {"calls": name, "variant": self.variant.name}
+        if not callcount.wait_for(output):
+            return {**line, "error": "the gateway wrote no counts"}
+        kept = output.with_name(f"calls-{secrets.token_hex(3)}.prof")
+        output.replace(kept)
+        return {**line, **callcount.summary(kept, requests)}
 
     def profile(self, name: str, req_per_s: float,
                 cpu_ms_per_req: float | None) -> dict[str, Any] | None:
@@ -507,7 +526,8 @@ async def _closed(ctx: Context, variant: Variant, kind: str, clients: int, round
     if kind == "hit":
         await _warm(variant, ids)
     proofs = _make_proofs(variant, int(min(args.seconds, PROOF_AHEAD_SECONDS) * PROOFS_PER_SECOND))
-    probe = Probe(variant, None if purpose else args.profile, args.seconds, ctx.load_cpus)
+    probe = Probe(variant, None if purpose else args.profile, args.seconds, ctx.load_cpus,
+                  count_calls=args.count_calls and not purpose)
     extra: dict[str, Any] = {}
     # wrk cannot sign: beyond 45 s its proofs made ahead would be stale, so Python it is
     wrk_ok = variant.dpop_key is None or args.seconds <= PROOF_AHEAD_SECONDS
@@ -555,8 +575,11 @@ async def _closed(ctx: Context, variant: Variant, kind: str, clients: int, round
         line["purpose"] = purpose
     if probe.profile_seconds:
         line["profiled_seconds"] = probe.profile_seconds  # py-spy slows the gateway
+    if probe.calls_output is not None:
+        line["calls_counted"] = True  # cProfile slows the gateway too
     _emit(ctx, line)
     _emit(ctx, probe.profile(name, line["req_per_s"], line["gateway_cpu_ms_per_req"]))
+    _emit(ctx, probe.calls(name, figures["requests"] + figures["errors"]))
     return line
 
 
@@ -572,7 +595,7 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
         await _warm(variant, ids)
     # proofs are good for 60 s: made ahead for the first 45 s at most, then signed as sent
     proofs = _make_proofs(variant, int(rate * min(seconds, PROOF_AHEAD_SECONDS) * 1.05) + 100)
-    probe = Probe(variant, args.profile, seconds, ctx.load_cpus)
+    probe = Probe(variant, args.profile, seconds, ctx.load_cpus, count_calls=args.count_calls)
     specs = _specs(ctx, variant, ids, proofs, clients, seconds, rate)
     samples: list[dict[str, Any]] = []
     samples_file = variant.workdir / f"soak-{kind}-x{clients}-r{round_}.jsonl"
@@ -626,8 +649,11 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
                      "rss_samples": str(samples_file)})
     if probe.profile_seconds:
         line["profiled_seconds"] = probe.profile_seconds
+    if probe.calls_output is not None:
+        line["calls_counted"] = True
     _emit(ctx, line)
     _emit(ctx, probe.profile(name, line["req_per_s"], line["gateway_cpu_ms_per_req"]))
+    _emit(ctx, probe.calls(name, figures["requests"] + figures["errors"]))
     return line
 
 
@@ -677,7 +703,9 @@ async def _start_gateway(variant: Variant, urls: dict[str, str], jwks_url: str, 
             f"{variant.port}:", processes=args.workers, settings=args.setting or ())
     variant.named = ({"documentId": f"sha256:{_sha256(QUERY)}"} if args.trusted
                      else {"query": QUERY})
-    command = [sys.executable, "-m", "gateway.web.cli", "serve", "--config", str(config),
+    entry = (["bench.callcount", str(variant.workdir / "calls.prof")] if args.count_calls
+             else ["gateway.web.cli"])
+    command = [sys.executable, "-m", *entry, "serve", "--config", str(config),
                "--port", str(variant.port), "--workers", str(args.workers)]
     log = variant.workdir / "gateway.log"
     with log.open("ab") as out:  # its logs (a line per request) stay off the bench's output
@@ -862,6 +890,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=float, default=None, metavar="SECONDS",
                         help="py-spy the gateway for the first SECONDS of each timed run and "
                              "print self time by layer")
+    parser.add_argument("--count-calls", action="store_true",
+                        help="count the gateway's Python calls per request in each timed run "
+                             "(cProfile; one process: not with --workers N)")
     parser.add_argument("--profile-threads", choices=["gil", "all"], default="gil",
                         help="gil: sample the thread holding the GIL (Python CPU; default); "
                              "all: every thread py-spy thinks busy (waits in C included)")
@@ -883,4 +914,6 @@ if __name__ == "__main__":
     _ARGS = _PARSER.parse_args()
     if _ARGS.soak_seconds and not (_ARGS.rate or _ARGS.capacity_fraction):
         _PARSER.error("--soak-seconds needs --rate or --capacity-fraction")
+    if _ARGS.count_calls and (_ARGS.workers > 1 or "--workers" in (_ARGS.compare or "")):
+        _PARSER.error("--count-calls counts one process: not with --workers")
     asyncio.run(main(_ARGS, _PARSER))

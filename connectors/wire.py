@@ -152,7 +152,9 @@ class _Connection(asyncio.Protocol):
         self._count(len(status))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
+        self._head += len(name) + len(value) + 4  # `_count`, written out: a call a header
+        if self._head > MAX_HEAD_BYTES:
+            raise WireProtocolError("answer headers too large")
         self._headers += 1
         if self._headers > _MAX_HEADERS:
             raise WireProtocolError("too many headers")

@@ -464,21 +464,28 @@ def _complete(node: _Node, value: object, step: _Field | _Root, owner: str,
         raise GraphQLError(  # graphql-core's wording
             f"Expected Iterable, but did not find one for field '{owner}.{_name(step)}'.")
     items = []
+    item_node, item_non_null = node.item, node.item_non_null
     for index, item in enumerate(value):
-        at = (*path, index)
         try:
-            completed = _checked(_complete(node.item, item, step, owner, at, errors),
-                                 node.item_non_null, owner, _name(step))
+            # As `_run_object` does for a field: a null or a leaf without another call.
+            if item is None or item is Undefined:
+                completed = None
+            elif item_node.__class__ is _Leaf and not isinstance(item, Exception):
+                completed = item_node.complete(item)
+            else:
+                completed = _complete(item_node, item, step, owner, (*path, index), errors)
+            if completed is None and item_non_null:
+                _checked(completed, True, owner, _name(step))
         except _Bubble as bubble:
-            if node.item_non_null:
+            if item_non_null:
                 raise
-            errors.add(bubble.error, at)
+            errors.add(bubble.error, (*path, index))
             completed = None
         except Exception as exc:  # noqa: BLE001 -- every error becomes the field's, located
-            error = located_error(exc, step.nodes, list(at))
-            if node.item_non_null:
+            error = located_error(exc, step.nodes, [*path, index])
+            if item_non_null:
                 raise _Bubble(error) from None
-            errors.add(error, at)
+            errors.add(error, (*path, index))
             completed = None
         items.append(completed)
     return items

@@ -66,12 +66,38 @@ class Leaf:
         return "x" if self.value == "bad" else 1  # type: ignore[return-value]
 
 
+@strawberry.enum
+class Shade(Enum):
+    LIGHT = "light"
+    DARK = "dark"
+
+
 @strawberry.type
 class Box:
     name: str
     leaves: list[Leaf]
     strict_leaves: list[Leaf] | None
     maybe: list[Leaf | None] | None
+
+    def _bad(self) -> bool:
+        return any(leaf.value == "bad" for leaf in self.leaves)
+
+    # Lists of leaves: completed item by item without a call each (plans' `_complete`).
+    @strawberry.field
+    def numbers(self) -> list[int] | None:
+        return [len(leaf.value) for leaf in self.leaves] + (["x"] if self._bad() else [])  # type: ignore[operator]
+
+    @strawberry.field
+    def tags(self) -> list[str] | None:
+        return [leaf.value for leaf in self.leaves] + ([None] if self._bad() else [])  # type: ignore[list-item]
+
+    @strawberry.field
+    def maybe_tags(self) -> list[str | None]:
+        return [leaf.value for leaf in self.leaves] + [None]
+
+    @strawberry.field
+    def shades(self) -> list[Shade]:
+        return [Shade.DARK if self._bad() else Shade.LIGHT, Shade.LIGHT]
 
     @strawberry.field
     def required(self) -> Leaf:
@@ -124,6 +150,8 @@ DOCUMENTS = [
     "query Q($on: Boolean!) { box { name @include(if: $on) leaves @skip(if: $on) { value } } }",
     "query Q($n: String) { box(name: $n) { name leaves { loud } } }",
     "{ __typename box { __typename leaves { __typename } } }",
+    "{ box { numbers tags maybeTags shades } }",
+    '{ box(name: "bad") { name numbers tags maybeTags shades } }',
 ]
 VARIABLES: list[dict[str, Any] | None] = [None, {"on": True}, {"on": False}, {"n": "bad"}]
 

@@ -50,6 +50,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 USER_AGENT = "contactpoint-gateway/0.1"
 
 _MAX_CACHED_TARGETS = 64
+"""Encoded request targets kept per client: the first paths asked for (lookup, search,
+health; a GP's practice reads past that many are encoded each time)."""
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 """RFC 3986's unreserved characters: what `quote` never changes."""
@@ -63,8 +65,6 @@ def query_string(params: Mapping[str, str]) -> str:
     """`urlencode(params, quote_via=quote)`, without `quote`'s work for the names and
     values (an NHS number, a date) that need no escaping: four a cache miss."""
     return "&".join([f"{_quoted(name)}={_quoted(value)}" for name, value in params.items()])
-"""Encoded request targets kept per client: the first paths asked for (lookup, search,
-health; a GP's practice reads past that many are encoded each time)."""
 
 
 class HttpClient:

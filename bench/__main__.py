@@ -61,7 +61,7 @@ import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
-from bench import callcount, procs
+from bench import callcount, procs, timeline
 from bench.parse import counter_total, layer_summary, percentile
 from bench.pyload import LoadSpec, PyResult, run_processes
 from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
@@ -492,7 +492,7 @@ def _py_figures(result: PyResult) -> dict[str, Any]:
 
 
 def _specs(ctx: Context, variant: Variant, ids: list[str], proofs: list[str], clients: int,
-           seconds: float, rate: float | None) -> list[LoadSpec]:
+           seconds: float, rate: float | None, *, keep_timeline: bool = False) -> list[LoadSpec]:
     count = max(1, min(ctx.processes, clients))
     jwk = None if variant.dpop_key is None else dict(variant.dpop_key.as_dict(private=True))
     return [LoadSpec(url=variant.url, token=variant.token, named=variant.named,
@@ -500,7 +500,7 @@ def _specs(ctx: Context, variant: Variant, ids: list[str], proofs: list[str], cl
                      dpop=variant.dpop_key is not None,
                      connections=clients // count + (1 if i < clients % count else 0),
                      seconds=seconds, rate=None if rate is None else rate / count,
-                     cpus=ctx.load_cpus, dpop_jwk=jwk)
+                     cpus=ctx.load_cpus, dpop_jwk=jwk, timeline=keep_timeline)
             for i in range(count)]
 
 
@@ -596,7 +596,8 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
     # proofs are good for 60 s: made ahead for the first 45 s at most, then signed as sent
     proofs = _make_proofs(variant, int(rate * min(seconds, PROOF_AHEAD_SECONDS) * 1.05) + 100)
     probe = Probe(variant, args.profile, seconds, ctx.load_cpus, count_calls=args.count_calls)
-    specs = _specs(ctx, variant, ids, proofs, clients, seconds, rate)
+    specs = _specs(ctx, variant, ids, proofs, clients, seconds, rate,
+                   keep_timeline=args.timeline)
     samples: list[dict[str, Any]] = []
     samples_file = variant.workdir / f"soak-{kind}-x{clients}-r{round_}.jsonl"
 
@@ -613,11 +614,15 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
                 else:
                     await asyncio.sleep(0.1)
 
-    sampler = asyncio.create_task(sample()) if soak else None
+    cpu_samples: list[timeline.CpuSample] = []
+    samplers = [asyncio.create_task(sample())] if soak else []
+    if args.timeline:
+        samplers.append(asyncio.create_task(timeline.sample_cpus(
+            variant.pid, variant.cpus, ctx.load_cpus, cpu_samples)))
     try:
         result = await asyncio.to_thread(run_processes, specs, probe.start)
     finally:
-        if sampler is not None:
+        for sampler in samplers:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
@@ -652,9 +657,22 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
     if probe.calls_output is not None:
         line["calls_counted"] = True
     _emit(ctx, line)
+    if args.timeline:
+        _emit(ctx, _tail(variant, f"{kind}-x{clients}-r{round_}", name, round_,
+                         result.timeline, cpu_samples, 2 * args.latency_ms))
     _emit(ctx, probe.profile(name, line["req_per_s"], line["gateway_cpu_ms_per_req"]))
     _emit(ctx, probe.calls(name, figures["requests"] + figures["errors"]))
     return line
+
+
+def _tail(variant: Variant, stem: str, name: str, round_: int,
+          requests: list[tuple[float, float | None]], samples: list[timeline.CpuSample],
+          threshold_ms: float) -> dict[str, Any]:
+    """`--timeline`: the run's requests and CPU samples to CSV, and its `"tail"` line."""
+    cut = timeline.windows(requests, samples, threshold_ms)
+    files = (variant.workdir / f"timeline-{stem}.csv", variant.workdir / f"windows-{stem}.csv")
+    timeline.write_csv(requests, cut, *files)
+    return timeline.tail_line(name, variant.name, round_, cut, threshold_ms, files)
 
 
 async def _one(ctx: Context, variant: Variant, kind: str, clients: int, round_: int) -> None:
@@ -884,6 +902,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak-seconds", type=float, default=None, metavar="S",
                         help="with --rate or --capacity-fraction: one open-loop run of S "
                              "seconds, sampling the gateway's RSS")
+    parser.add_argument("--timeline", action="store_true",
+                        help="open loop: keep each request's send time and latency, sample "
+                             "the CPUs every 100 ms, and print where the requests over 2 x "
+                             "the simulator latency were (a \"tail\" line; bench/timeline.py)")
     parser.add_argument("--soak-warmup", type=float, default=60.0, metavar="S",
                         help="soak: RSS after this many seconds is the baseline (default 60)")
     parser.add_argument("--soak-sample-seconds", type=float, default=10.0, metavar="S")
@@ -914,6 +936,8 @@ if __name__ == "__main__":
     _ARGS = _PARSER.parse_args()
     if _ARGS.soak_seconds and not (_ARGS.rate or _ARGS.capacity_fraction):
         _PARSER.error("--soak-seconds needs --rate or --capacity-fraction")
+    if _ARGS.timeline and not (_ARGS.rate or _ARGS.capacity_fraction):
+        _PARSER.error("--timeline is for open-loop runs: give --rate or --capacity-fraction")
     if _ARGS.count_calls and (_ARGS.workers > 1 or "--workers" in (_ARGS.compare or "")):
         _PARSER.error("--count-calls counts one process: not with --workers")
     asyncio.run(main(_ARGS, _PARSER))

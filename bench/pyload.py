@@ -46,6 +46,8 @@ class LoadSpec:
     dpop_jwk: dict[str, Any] | None = None
     """The DPoP private key: once `proofs` run out, a fresh proof is signed per request
     here (proofs made ahead are good for 60 s, so long runs sign as they go)."""
+    timeline: bool = False
+    """Keep every request's intended send time and latency (`bench.timeline`)."""
 
 
 @dataclass
@@ -60,6 +62,10 @@ class PyResult:
     unfinished: int = 0
     first_error: str | None = None
     """One failed request's status and body (or exception), to say what the errors were."""
+    timeline: list[tuple[float, float | None]] = field(default_factory=list)
+    """With `LoadSpec.timeline`: (intended send time, latency in seconds or None for a
+    failure) per request, by send time; `time.perf_counter()`, which on Linux is one clock
+    for every process."""
 
 
 async def _client(spec: LoadSpec, ready: Any, start: Event) -> dict[str, Any]:  # noqa: ANN401
@@ -80,6 +86,9 @@ async def _client(spec: LoadSpec, ready: Any, start: Event) -> dict[str, Any]:  
         def sign() -> str:
             return make_proof(key, "POST", spec.url + "/graphql", spec.token)
     latencies: list[float] = []
+    timeline: list[tuple[float, float | None]] | None = [] if spec.timeline else None
+    outstanding: set[float] = set()
+    """Intended send times of the requests not answered yet (open loop, with a timeline)."""
     lateness: list[float] = []
     errors = sent = 0
     cursor = 0
@@ -97,6 +106,8 @@ async def _client(spec: LoadSpec, ready: Any, start: Event) -> dict[str, Any]:  
             extra = ({} if not spec.dpop else {"DPoP": proofs.pop()} if proofs else
                      {"DPoP": sign()} if sign is not None else {})
             nonlocal first_error
+            if timeline is not None:
+                outstanding.add(intended)
             try:
                 async with session.post(spec.url + "/graphql", data=body,
                                         headers={**headers, **extra}) as response:
@@ -105,11 +116,15 @@ async def _client(spec: LoadSpec, ready: Any, start: Event) -> dict[str, Any]:  
                 failure = f"{response.status} {payload[:300].decode(errors='replace')}"
             except (TimeoutError, aiohttp.ClientError) as exc:
                 ok, failure = False, repr(exc)
-            if ok:
-                latencies.append(time.perf_counter() - intended)
+            latency = time.perf_counter() - intended if ok else None
+            if latency is not None:
+                latencies.append(latency)
             else:
                 errors += 1
                 first_error = first_error or failure
+            if timeline is not None:
+                outstanding.discard(intended)
+                timeline.append((intended, latency))
 
         # What the client holds from here on (its session, bodies, imports) out of its
         # collector's sight: a full collection then walks only what the run makes, not a
@@ -144,13 +159,16 @@ async def _client(spec: LoadSpec, ready: Any, start: Event) -> dict[str, Any]:  
             for task in pending:
                 task.cancel()
             unfinished = len(pending)
+            if timeline is not None:  # never answered: failures at their intended times
+                timeline += [(at, None) for at in outstanding]
             errors += unfinished
         elapsed = min(time.perf_counter(), deadline) - started if spec.rate else \
             time.perf_counter() - started
     lateness.sort()
     return {"latencies": latencies, "errors": errors, "seconds": elapsed, "sent": sent,
             "late_ms_p99": round(lateness[int(0.99 * (len(lateness) - 1))] * 1000, 2)
-            if lateness else None, "unfinished": unfinished, "first_error": first_error}
+            if lateness else None, "unfinished": unfinished, "first_error": first_error,
+            "timeline": timeline or []}
 
 
 def _process(spec: LoadSpec, ready: Any, start: Event, results: Any) -> None:  # noqa: ANN401
@@ -195,4 +213,6 @@ def run_processes(specs: list[LoadSpec], on_start: Any = None) -> PyResult:  # n
                     seconds=max(p["seconds"] for p in parts), sent=sum(p["sent"] for p in parts),
                     late_ms_p99=max(late) if late else None,
                     unfinished=sum(p["unfinished"] for p in parts),
-                    first_error=next((p["first_error"] for p in parts if p["first_error"]), None))
+                    first_error=next((p["first_error"] for p in parts if p["first_error"]), None),
+                    timeline=sorted((x for p in parts for x in p["timeline"]),
+                                    key=lambda x: x[0]))

@@ -26,6 +26,7 @@ gateway's CPU milliseconds per request** (utime + stime from /proc of the gatewa
 all its child processes over the run, ÷ requests: the figure to compare on a shared,
 noisy machine), Redis round trips per request (the gateway's
 `contactpoint_redis_round_trips_total` before and after; null where /metrics lacks it),
+audit commits per request (the commit histogram's count, likewise),
 the RSS of each gateway process at the end of the run, and how much of the gateway's
 CPUs other processes took (a shared machine). `--soak-seconds` adds RSS over time,
 `--profile` py-spy's self time by layer, `--count-calls` the gateway's Python calls per
@@ -90,6 +91,8 @@ ISSUER = "https://bench-issuer.contactpoint.invalid"
 AUDIENCE = "contactpoint-bench"
 JWKS_PATH = "/.well-known/jwks.json"
 ROUND_TRIPS = "contactpoint_redis_round_trips_total"
+AUDIT_COMMITS = "contactpoint_audit_commit_duration_seconds_count"
+"""Audit transactions (the commit histogram's count, every outcome)."""
 PY_SPY = Path(sys.executable).parent / "py-spy"
 PROFILE_RATE = 200
 IDLE_SECONDS = 2.0
@@ -325,15 +328,24 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
 
 
 
-def _round_trips(url: str) -> float | None:
-    """The gateway's Redis round trip counter from /metrics (None if absent or unreadable)."""
+def _counters(url: str) -> dict[str, float | None]:
+    """The gateway's Redis round trips and audit commits so far, from /metrics (None if
+    absent or unreadable)."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=10) as response:  # noqa: S310
-            return counter_total(response.read().decode(), ROUND_TRIPS)
+            text = response.read().decode()
     except OSError:
-        return None
+        return {ROUND_TRIPS: None, AUDIT_COMMITS: None}
+    return {name: counter_total(text, name) for name in (ROUND_TRIPS, AUDIT_COMMITS)}
+
+
+def _per_request(before: dict[str, float | None], after: dict[str, float | None], name: str,
+                 requests: int) -> float | None:
+    low, high = before.get(name), after.get(name)
+    return None if low is None or high is None or not requests else round(
+        (high - low) / requests, 2)
 
 
 class Probe:
@@ -349,14 +361,14 @@ class Probe:
             1, int(min(profile_seconds, seconds)))
         self.spy: subprocess.Popen[bytes] | None = None
         self.spy_output = variant.workdir / f"py-spy-{secrets.token_hex(3)}.txt"
-        self.trips_before: float | None = None
+        self.counters_before: dict[str, float | None] = {}
         self.cpu_before: dict[int, float] = {}
         self.cpus_before: float | None = None
         self.started: float | None = None
 
     def start(self) -> None:
         """Just before the load starts (synchronous: the Python client calls it from a thread)."""
-        self.trips_before = _round_trips(self.variant.url)
+        self.counters_before = _counters(self.variant.url)
         if self.profile_seconds:
             # --gil: only the thread holding the GIL, i.e. Python running; without it py-spy
             # here also counts threads blocked in C (the event loop in epoll, the log writer
@@ -385,15 +397,16 @@ class Probe:
         others = (None if cpu is None or cpus_after is None or self.cpus_before is None
                   else max(0.0, cpus_after - self.cpus_before - cpu))
         wall = time.perf_counter() - (self.started or time.perf_counter())
-        trips_after = _round_trips(self.variant.url)
-        trips = (None if self.trips_before is None or trips_after is None
-                 else trips_after - self.trips_before)
+        counters = _counters(self.variant.url)
         if self.calls_output is not None:
             os.kill(self.variant.pid, callcount.STOP)  # after the CPU: writing is not the run's
         return {"gateway_cpu_ms_per_req": None if cpu is None or not requests
                 else round(cpu * 1000 / requests, 3),
-                "redis_round_trips_per_req": None if trips is None or not requests
-                else round(trips / requests, 2),
+                "redis_round_trips_per_req": _per_request(self.counters_before, counters,
+                                                          ROUND_TRIPS, requests),
+                # transactions in the audit store (group commit: well under 1 under load)
+                "audit_commits_per_req": _per_request(self.counters_before, counters,
+                                                      AUDIT_COMMITS, requests),
                 # CPUs' worth the gateway used over the run (1.0: one CPU saturated)
                 "gateway_cpus_busy": None if cpu is None or wall <= 0 else round(cpu / wall, 2),
                 # CPUs' worth that everything else used on the gateway's CPUs (a shared
@@ -690,7 +703,7 @@ async def _one(ctx: Context, variant: Variant, kind: str, clients: int, round_: 
 def _summaries(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per configuration over the rounds: the median, min and max of the main figures."""
     keys = ("gateway_cpu_ms_per_req", "req_per_s", "p50_ms", "p99_ms",
-            "redis_round_trips_per_req", "gateway_rss_mib")
+            "redis_round_trips_per_req", "audit_commits_per_req", "gateway_rss_mib")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for line in results:
         groups.setdefault((line["variant"], line["run"]), []).append(line)

@@ -36,6 +36,18 @@ def test_counter_total_sums_label_sets_and_skips_created():
     assert counter_total("other_total 1\n", "contactpoint_redis_round_trips_total") is None
 
 
+def test_counter_total_reads_a_histogram_count_not_its_buckets_or_sum():
+    name = "contactpoint_audit_commit_duration_seconds"
+    text = "\n".join([
+        f'{name}_bucket{{le="0.001",outcome="ok"}} 7.0',
+        f'{name}_bucket{{le="+Inf",outcome="ok"}} 9.0',
+        f'{name}_count{{outcome="ok"}} 9.0',
+        f'{name}_count{{outcome="error"}} 2.0',
+        f'{name}_sum{{outcome="ok"}} 0.004',
+    ])
+    assert counter_total(text, f"{name}_count") == 11.0
+
+
 def test_status_rss_and_cpu_spent():
     assert status_rss_kib("Name:\tpython\nVmPeak:\t 9 kB\nVmRSS:\t  104448 kB\n") == 104448
     assert status_rss_kib("Name:\tkthread\n") is None

@@ -15,8 +15,9 @@ the run's temporary folder:
 and a `"tail"` line. The threshold is the p99 target, 2 x the simulator latency. A window
 in which some request went over (or failed) is slow; consecutive slow windows make an
 episode. The line gives the share of the run's time spent in episodes, the share of the
-requests over the threshold that the five worst episodes hold, and how busy each CPU set
-was during episodes and elsewhere:
+requests over the threshold that the five worst episodes hold, how busy each CPU set
+was during episodes and elsewhere, and the share of requests over the threshold among
+those sent in windows of each busy figure of the gateway (0.7-0.8, 0.8-0.9, ...):
 
 - a few episodes holding most of the slow requests, the gateway's CPU near 1.0 in them:
   a backlog at the gateway (more work, or slower work, than its CPU could do then);
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["WINDOW_SECONDS", "CpuSample", "Episode", "Window", "episodes", "sample_cpus",
-           "tail_line", "windows", "write_csv"]
+__all__ = ["WINDOW_SECONDS", "CpuSample", "Episode", "Window", "by_gateway_busy", "episodes",
+           "sample_cpus", "tail_line", "windows", "write_csv"]
 
 WINDOW_SECONDS = 0.1
 WORST = 5
@@ -205,12 +206,27 @@ def tail_line(name: str, variant: str, round_: int, cut: Sequence[Window], thres
         "others_busy_elsewhere": _mean(rest, "others_busy"),
         "load_busy_in_episodes": _mean(inside_windows, "load_busy"),
         "load_busy_elsewhere": _mean(rest, "load_busy"),
+        "over_pct_by_gateway_busy": by_gateway_busy(cut),
         "worst": [{"at_s": e.windows[0].start,
                    "seconds": round(len(e.windows) * WINDOW_SECONDS, 1),
                    "over": e.over, "max_ms": e.max_ms,
                    "gateway_busy": e.mean("gateway_busy"), "others_busy": e.mean("others_busy"),
                    "load_busy": e.mean("load_busy")} for e in worst],
         "files": [str(f) for f in files]}
+
+
+def by_gateway_busy(cut: Sequence[Window]) -> list[dict[str, Any]]:
+    """Windows grouped by the gateway's busy figure (steps of 0.1 CPU): how many, and the
+    share of the requests sent in them that went over. A share that climbs with the busy
+    figure says the tail is the gateway's CPU backlog; one high at low busy figures, that
+    the gateway was waiting on something else."""
+    groups: dict[int, list[Window]] = {}
+    for w in cut:
+        if w.gateway_busy is not None and w.sent:
+            groups.setdefault(int(round(w.gateway_busy * 10, 6)), []).append(w)
+    return [{"gateway_busy": f"{step / 10:.1f}-{(step + 1) / 10:.1f}", "windows": len(group),
+             "over_pct": round(100 * sum(w.over for w in group) / sum(w.sent for w in group), 1)}
+            for step, group in sorted(groups.items())]
 
 
 def write_csv(timeline: Sequence[tuple[float, float | None]], cut: Sequence[Window],

@@ -101,6 +101,9 @@ def test_tail_line_says_where_the_slow_requests_were(tmp_path: Path):
         0.5, 0.3, 9, 95.0)
     assert longest["gateway_busy"] == 1.0
     assert line["worst"][1]["at_s"] == 1.5
+    assert line["over_pct_by_gateway_busy"] == [
+        {"gateway_busy": "0.7-0.8", "windows": 17, "over_pct": round(100 * 1 / 68, 1)},
+        {"gateway_busy": "1.0-1.1", "windows": 3, "over_pct": 75.0}]
     assert line["files"] == [str(tmp_path / "t")]
 
 

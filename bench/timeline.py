@@ -15,9 +15,10 @@ the run's temporary folder:
 and a `"tail"` line. The threshold is the p99 target, 2 x the simulator latency. A window
 in which some request went over (or failed) is slow; consecutive slow windows make an
 episode. The line gives the share of the run's time spent in episodes, the share of the
-requests over the threshold that the five worst episodes hold, how busy each CPU set
-was during episodes and elsewhere, and the share of requests over the threshold among
-those sent in windows of each busy figure of the gateway (0.7-0.8, 0.8-0.9, ...):
+requests over the threshold that the five longest episodes hold (listed under "worst"),
+how busy each CPU set was during episodes and elsewhere, and the share of requests over
+the threshold among those sent in windows of each busy figure of the gateway (0.7-0.8,
+0.8-0.9, ...):
 
 - a few episodes holding most of the slow requests, the gateway's CPU near 1.0 in them:
   a backlog at the gateway (more work, or slower work, than its CPU could do then);
@@ -50,7 +51,8 @@ __all__ = ["WINDOW_SECONDS", "CpuSample", "Episode", "Window", "by_gateway_busy"
 
 WINDOW_SECONDS = 0.1
 WORST = 5
-"""Episodes listed in the tail line (the longest-lasting latency first)."""
+"""Episodes listed in the tail line: the longest first (by windows, then by their slowest
+request)."""
 
 
 @dataclass(frozen=True)

@@ -191,15 +191,14 @@ def tail_line(name: str, variant: str, round_: int, cut: Sequence[Window], thres
     """The `"tail"` line (see the module docstring)."""
     found = episodes(cut)
     over = sum(w.over for w in cut)
-    inside = {id(w) for e in found for w in e.windows}
-    rest = [w for w in cut if id(w) not in inside]
+    inside_windows = [w for w in cut if w.over]  # an episode's windows are the slow ones
+    rest = [w for w in cut if not w.over]
     worst = sorted(found, key=lambda e: (len(e.windows), e.max_ms), reverse=True)[:WORST]
-    inside_windows = [w for e in found for w in e.windows]
     return {
         "tail": name, "variant": variant, "round": round_, "threshold_ms": threshold_ms,
         "window_ms": round(WINDOW_SECONDS * 1000), "requests": sum(w.sent for w in cut),
         "over_threshold": over, "episodes": len(found),
-        "time_in_episodes_pct": round(100 * len(inside) / len(cut), 1) if cut else None,
+        "time_in_episodes_pct": round(100 * len(inside_windows) / len(cut), 1) if cut else None,
         "over_in_worst_episodes_pct": round(100 * sum(e.over for e in worst) / over, 1)
         if over else None,
         "gateway_busy_in_episodes": _mean(inside_windows, "gateway_busy"),

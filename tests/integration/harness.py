@@ -43,8 +43,12 @@ FIND_QUERY = ("query($s: ChildSearch!) { findChildren(search: $s, purpose: SAFEG
 def settings_tree(urls: dict[str, str], jwks_url: str, **overrides: Any) -> dict[str, Any]:
     tree: dict[str, Any] = {
         "auth": {"issuer": ISSUER, "audience": AUDIENCE, "jwks_url": jwks_url},
+        # A generous Redis deadline (production's is 0.25 s): a loaded CI machine that
+        # stalls a quarter of a second would otherwise send a test that expects a warm
+        # cache down the fallback path. Tests of the fallback set their own.
         "cache": {"redis_url": REDIS_URL, "key_prefix": f"t{uuid.uuid4().hex[:12]}:",
-                  "secret": "test-cache-secret-" + "c" * 32, "redis_retry_seconds": 30},
+                  "secret": "test-cache-secret-" + "c" * 32, "redis_retry_seconds": 30,
+                  "redis_timeout_seconds": 2.0},
         "ids": {"secret": "test-id-secret-" + "i" * 32},
         "audit": {"store": "sqlite", "pseudonym_secret": "test-audit-secret-" + "a" * 32},
         "alerts": {"path": "alerts.jsonl"},

@@ -16,6 +16,12 @@ the connection is closed and every command waiting on it fails with
 connection fails its waiting commands with `redis.exceptions.ConnectionError`.
 Both are what callers already catch for a Redis failure (`REDIS_FAILURES`).
 
+Posted commands (`post`, the cache's write-back) are not awaited: they wait in the
+line for the next send, which the next request's first trip makes, or for at most
+`POST_DELAY_SECONDS`, and a failure is reported to a callback. Under steady load a
+cache miss then costs one send, not two; the order of commands is kept, so a later
+command of this process (a read, a purge) sees the posted write.
+
 Only what the URL says is honoured: host and port or a Unix socket, TLS
 (`rediss://`, the system's default certificate checks), username, password and
 database. A URL with any other option is not taken (`line_for_url` returns
@@ -25,6 +31,7 @@ None) and the caller keeps the redis-py client (`ClientLine`), which knows them 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import hiredis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.telemetry.metrics import REDIS_ROUND_TRIPS
@@ -42,7 +49,10 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-__all__ = ["ClientLine", "Line", "RedisLine", "line_for_url"]
+__all__ = ["POST_DELAY_SECONDS", "ClientLine", "Line", "RedisLine", "line_for_url"]
+
+POST_DELAY_SECONDS = 0.005
+"""The longest a posted command waits for another command's send before it is sent alone."""
 
 _pack = cast("Callable[[tuple[str | bytes | int, ...]], bytes]", hiredis.pack_command)
 """hiredis's packer (its stub types the command as a one-element tuple)."""
@@ -62,7 +72,37 @@ class Line(Protocol):
         """Each command's reply in order, sent together; an error reply is returned, not raised."""
         ...
 
+    def post(self, commands: Sequence[Sequence[str | bytes | int]],
+             failed: Callable[[BaseException], None]) -> None:
+        """Send `commands` soon, in order, without waiting for them.
+
+        An error reply or a failure of Redis calls `failed` once with it.
+        """
+        ...
+
+    async def drain(self) -> None:
+        """Return once every command sent or posted so far is answered or has failed."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class _Posted:
+    """The replies of one `post`: the first failure among them is reported, once."""
+
+    __slots__ = ("_failed", "_reported")
+
+    def __init__(self, failed: Callable[[BaseException], None]) -> None:
+        self._failed = failed
+        self._reported = False
+
+    def done(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()  # retrieved, so never logged as unretrieved
+        if exc is not None and not self._reported:
+            self._reported = True
+            self._failed(exc)
 
 
 class ClientLine:
@@ -70,6 +110,7 @@ class ClientLine:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
+        self._posting: set[asyncio.Task[None]] = set()
 
     async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
         return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
@@ -80,8 +121,29 @@ class ClientLine:
                 pipe.execute_command(*command)  # queued, not sent
             return list(await pipe.execute(raise_on_error=False))
 
+    def post(self, commands: Sequence[Sequence[str | bytes | int]],
+             failed: Callable[[BaseException], None]) -> None:
+        """Sent at once, from a task of its own (redis-py has no shared send to join)."""
+        task = asyncio.get_running_loop().create_task(_send_posted(self, commands, failed))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*self._posting, return_exceptions=True)
+
     async def aclose(self) -> None:
         """The client is closed by its owner."""
+
+
+async def _send_posted(line: Line, commands: Sequence[Sequence[str | bytes | int]],
+                       failed: Callable[[BaseException], None]) -> None:
+    try:
+        replies = await line.execute_many(commands)
+    except Exception as exc:  # noqa: BLE001 -- reported to the poster, as `post` promises
+        failed(exc)
+        return
+    if error := next((r for r in replies if isinstance(r, Exception)), None):
+        failed(error)
 
 
 def line_for_url(url: str, timeout_seconds: float) -> RedisLine | None:
@@ -158,6 +220,9 @@ class RedisLine:
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
+        self._later: asyncio.TimerHandle | None = None
+        """Armed while posted commands wait in `_out` with no send scheduled."""
+        self._posting: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
@@ -182,6 +247,24 @@ class RedisLine:
             raise failure
         return replies
 
+    def post(self, commands: Sequence[Sequence[str | bytes | int]],
+             failed: Callable[[BaseException], None]) -> None:
+        if self._transport is None:  # connecting (or closed) takes awaiting: a task does it
+            task = asyncio.get_running_loop().create_task(_send_posted(self, commands, failed))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._timeout
+        done = _Posted(failed).done
+        for command in commands:
+            future: asyncio.Future[Any] = loop.create_future()
+            future.add_done_callback(done)
+            self.waiting.append((future, due))
+            self._out.append(_pack(tuple(command)))
+        if not self._flush_scheduled and self._later is None:
+            self._later = loop.call_later(POST_DELAY_SECONDS, self._flush)
+
     def _queue(self, packed: bytes) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -194,8 +277,11 @@ class RedisLine:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._later is not None:  # posted commands leave with this send
+            self._later.cancel()
+            self._later = None
         out, self._out = self._out, []
-        if self._transport is None:  # lost between queueing and sending: already failed
+        if self._transport is None or not out:  # lost between queueing and sending: failed
             return
         self._transport.write(b"".join(out))
         REDIS_ROUND_TRIPS.inc()
@@ -265,13 +351,26 @@ class RedisLine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         self._out = []
         waiting, self.waiting = self.waiting, deque()
         for future, _ in waiting:
             if not future.done():
                 future.set_exception(error)
 
+    async def drain(self) -> None:
+        # A PING after them: Redis answers in order, so its reply comes after theirs.
+        # Their failures went to their posters; this one has nobody else to tell.
+        await asyncio.gather(*self._posting, return_exceptions=True)
+        if self._transport is not None and self.waiting:
+            with contextlib.suppress(RedisError, OSError):
+                await self._queue(_pack(("PING",)))
+
     async def aclose(self) -> None:
+        """Posted commands are sent and answered first (within the deadline), then it closes."""
+        await self.drain()
         self._closed = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()

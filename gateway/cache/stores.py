@@ -57,6 +57,17 @@ class CacheStore(Protocol):
         """`delete_many(purges)` then `set_many(items)`, in one round trip."""
         ...
 
+    def set_later(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        """`set_many(items)` without waiting: a later call of this store sees them.
+
+        For the write-back after a response's sources are in: nothing waits on it.
+        """
+        ...
+
+    async def settle(self) -> None:
+        """Return once every `set_later` so far has landed or failed (tests, shutdown)."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -88,12 +99,7 @@ class MemoryStore:
         return [self._get(key, now) for key in keys]
 
     async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
-        now = self._clock()
-        for key, value, ttl in items:
-            self._entries[key] = (now + ttl, value)
-            self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        self.set_later(items)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
@@ -103,8 +109,19 @@ class MemoryStore:
         await self.delete_many(purges)
         await self.set_many(items)
 
+    def set_later(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        now = self._clock()  # in memory, now: a later call sees them all the same
+        for key, value, ttl in items:
+            self._entries[key] = (now + ttl, value)
+            self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
     def failed(self, exc: BaseException) -> None:
         """Nothing to stay away from."""
+
+    async def settle(self) -> None:
+        """Its later writes land at once."""
 
     async def ping(self) -> bool:
         return True
@@ -187,6 +204,10 @@ class RedisStore:
         commands += [_set(key, value, ttl) for key, value, ttl in items]
         await self._send(commands)
 
+    def set_later(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        if items and self._usable():
+            self._line.post([_set(key, value, ttl) for key, value, ttl in items], self._failed)
+
     async def ping(self) -> bool:
         """Probe Redis now (ignores the back-off) and update the status."""
         try:
@@ -197,8 +218,11 @@ class RedisStore:
         self._down_until = 0.0
         return True
 
+    async def settle(self) -> None:
+        await self._line.drain()
+
     async def close(self) -> None:
-        await self._line.aclose()
+        await self._line.aclose()  # after the posted writes are answered
         await self._client.aclose()
 
 

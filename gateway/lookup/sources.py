@@ -235,8 +235,10 @@ class Sources:
                 if outcome.status == "ok" and not outcome.from_cache and ttl > 0:
                     payload = _encode(outcome.facts, in_service.versions[outcome.connector])
                     writes.append((key, self._sealer.seal(key, payload), ttl))
-        if purges or writes:
+        if purges:  # a shielded child's answers are forgotten before it is answered
             await self._store.write(purges, writes)
+        elif writes:  # nothing waits on a cache write: it leaves with the next send
+            self._store.set_later(writes)
 
     async def search(self, criteria: DemographicSearch) -> SearchOutcome:
         """Ask every system for exact demographic matches, in parallel."""

@@ -89,8 +89,16 @@ class Gateway:
 
     async def post(self, body: Any, *, token: str | None = None,
                    headers: dict[str, str] | None = None) -> httpx.Response:
+        """POST to /graphql; returns once the request's cache writes, posted after it, landed.
+
+        So a test that then reads Redis itself sees what the request left there. (A
+        gateway in another process, `app` None, is not waited for.)
+        """
         all_headers = {"Authorization": f"Bearer {token or self.token()}", **(headers or {})}
-        return await self.client.post("/graphql", json=body, headers=all_headers)
+        response = await self.client.post("/graphql", json=body, headers=all_headers)
+        if self.app is not None:
+            await self.runtime.store.settle()
+        return response
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
                   scopes: str = ALL_SCOPES, client_id: str | None = None,

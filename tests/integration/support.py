@@ -179,11 +179,16 @@ def sealer(gateway: Any) -> CacheSealer:
 
 
 async def cache_keys(redis_client: Any, gateway: Any) -> list[bytes]:
-    """The cache entries (budget and rate-limit counters share the prefix: see `all_keys`)."""
+    """The cache entries (budget and rate-limit counters share the prefix: see `all_keys`).
+
+    Read once the gateway's posted cache writes have landed, so an absence means one.
+    """
+    await gateway.runtime.store.settle()
     return sorted(await redis_client.keys(gateway.settings.cache.key_prefix + "s:*"))
 
 
 async def all_keys(redis_client: Any, gateway: Any) -> list[bytes]:
+    await gateway.runtime.store.settle()
     return sorted(await redis_client.keys(gateway.settings.cache.key_prefix + "*"))
 
 

@@ -1,4 +1,4 @@
-"""A Redis client (its round trips counted) and a fresh key prefix per test, cleaned after."""
+"""A Redis client (its round trips counted), the hot path's line, a fresh key prefix per test."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import pytest
 
 from gateway.cache.client import open_redis
+from gateway.cache.line import line_for_url
 from tests.redis_prefix import unique_prefix
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -24,3 +25,12 @@ async def client():
 async def prefix(client):
     async with unique_prefix(client, "tc") as chosen:
         yield chosen
+
+
+@pytest.fixture
+async def line():
+    made = line_for_url(REDIS_URL, 1.0)
+    assert made is not None
+    await made.execute_command("PING")  # connected outside the counts
+    yield made
+    await made.aclose()

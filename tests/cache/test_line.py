@@ -34,15 +34,6 @@ def with_database(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
-@pytest.fixture
-async def line():
-    made = line_for_url(REDIS_URL, 1.0)
-    assert made is not None
-    await made.execute_command("PING")  # connected outside the counts
-    yield made
-    await made.aclose()
-
-
 async def test_concurrent_callers_get_their_own_replies_in_one_send(line, prefix):
     before = round_trips()
     replies = await asyncio.gather(*(line.execute_command("SET", f"{prefix}{n}", str(n), "GET")

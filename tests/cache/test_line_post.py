@@ -29,15 +29,6 @@ class Failures(list[BaseException]):
         self.append(exc)
 
 
-@pytest.fixture
-async def line():
-    made = line_for_url(REDIS_URL, 1.0)
-    assert made is not None
-    await made.execute_command("PING")  # connected outside the counts
-    yield made
-    await made.aclose()
-
-
 async def test_a_posted_write_leaves_with_the_next_send_and_that_command_sees_it(line, prefix):
     failures = Failures()
     before = round_trips()

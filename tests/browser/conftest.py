@@ -185,13 +185,17 @@ def browser():
         options.add_argument(argument)
     if os.geteuid() == 0:
         options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                              options=options)
-    driver.set_page_load_timeout(20)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    # Chromium's own temporary files (its shared memory, with --disable-dev-shm-usage) go to
+    # a folder removed after the session, not left in the system's /tmp.
+    with tempfile.TemporaryDirectory(prefix="cpg-chromium-") as scratch:
+        service = Service(executable_path=str(CHROMEDRIVER),
+                          env={**os.environ, "TMPDIR": scratch})
+        driver = webdriver.Chrome(service=service, options=options)
+        driver.set_page_load_timeout(20)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,14 +80,14 @@ class SqliteThread:
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
             operation, future, loop = job
+            settle: Callable[[asyncio.Future[Any], Any], None]
             try:
-                result = self._run(operation)
+                value: Any = self._run(operation)
+                settle = _succeed
             except BaseException as exc:  # noqa: BLE001 -- handed to the caller, as an executor would
-                outcome: tuple[Callable[..., None], object] = (_fail, exc)
-            else:
-                outcome = (_succeed, result)
+                value, settle = exc, _fail
             with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
-                loop.call_soon_threadsafe(outcome[0], future, outcome[1])
+                loop.call_soon_threadsafe(settle, future, value)
         self._drop()
 
     async def call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
@@ -116,11 +116,11 @@ _Job = tuple["Callable[[sqlite3.Connection], Any]", "asyncio.Future[Any]",
              "asyncio.AbstractEventLoop"]
 
 
-def _succeed(future: asyncio.Future[Any], result: object) -> None:
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:  # noqa: ANN401
     if not future.done():  # its caller may have stopped waiting
         future.set_result(result)
 
 
-def _fail(future: asyncio.Future[Any], exc: object) -> None:
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
-        future.set_exception(cast("BaseException", exc))
+        future.set_exception(exc)

@@ -124,15 +124,22 @@ class ClientLine:
     def post(self, commands: Sequence[Sequence[str | bytes | int]],
              failed: Callable[[BaseException], None]) -> None:
         """Sent at once, from a task of its own (redis-py has no shared send to join)."""
-        task = asyncio.get_running_loop().create_task(_send_posted(self, commands, failed))
-        self._posting.add(task)
-        task.add_done_callback(self._posting.discard)
+        _post_from_task(self, self._posting, commands, failed)
 
     async def drain(self) -> None:
         await asyncio.gather(*self._posting, return_exceptions=True)
 
     async def aclose(self) -> None:
         """The client is closed by its owner."""
+
+
+def _post_from_task(line: Line, posting: set[asyncio.Task[None]],
+                    commands: Sequence[Sequence[str | bytes | int]],
+                    failed: Callable[[BaseException], None]) -> None:
+    """`commands` sent by `execute_many` from a task kept in `posting` until it ends."""
+    task = asyncio.get_running_loop().create_task(_send_posted(line, commands, failed))
+    posting.add(task)
+    task.add_done_callback(posting.discard)
 
 
 async def _send_posted(line: Line, commands: Sequence[Sequence[str | bytes | int]],
@@ -250,9 +257,7 @@ class RedisLine:
     def post(self, commands: Sequence[Sequence[str | bytes | int]],
              failed: Callable[[BaseException], None]) -> None:
         if self._transport is None:  # connecting (or closed) takes awaiting: a task does it
-            task = asyncio.get_running_loop().create_task(_send_posted(self, commands, failed))
-            self._posting.add(task)
-            task.add_done_callback(self._posting.discard)
+            _post_from_task(self, self._posting, commands, failed)
             return
         loop = asyncio.get_running_loop()
         due = loop.time() + self._timeout

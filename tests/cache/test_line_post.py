@@ -24,9 +24,24 @@ def round_trips() -> float:
     return REGISTRY.get_sample_value("contactpoint_redis_round_trips_total") or 0.0
 
 
+async def eventually(check, *, every: float = POST_DELAY_SECONDS, tries: int = 100) -> None:
+    """Wait until `check()` (awaited) is true, or give up after `tries` pauses."""
+    for _ in range(tries):
+        if await check():
+            return
+        await asyncio.sleep(every)
+
+
 class Failures(list[BaseException]):
     def __call__(self, exc: BaseException) -> None:
         self.append(exc)
+
+    async def reported(self) -> bool:
+        return bool(self)
+
+
+async def _has(client, key: str) -> bool:
+    return await client.get(key) == b"x"
 
 
 async def test_a_posted_write_leaves_with_the_next_send_and_that_command_sees_it(line, prefix):
@@ -46,10 +61,7 @@ async def test_a_posted_write_alone_leaves_within_the_delay(line, client, prefix
     line.post([("SET", f"{prefix}alone", "x", "PX", 5000)], failures)
     await asyncio.sleep(0)
     assert await client.get(f"{prefix}alone") is None  # still waiting for company
-    for _ in range(100):
-        await asyncio.sleep(POST_DELAY_SECONDS)
-        if await client.get(f"{prefix}alone") == b"x":
-            break
+    await eventually(lambda: _has(client, f"{prefix}alone"))
     assert await client.get(f"{prefix}alone") == b"x"
     assert failures == []
 
@@ -98,10 +110,7 @@ async def test_a_line_not_yet_connected_connects_for_a_post(client, prefix):
     failures = Failures()
     try:
         fresh.post([("SET", f"{prefix}first", "x", "PX", 5000)], failures)
-        for _ in range(100):
-            await asyncio.sleep(POST_DELAY_SECONDS)
-            if await client.get(f"{prefix}first") == b"x":
-                break
+        await eventually(lambda: _has(client, f"{prefix}first"))
         assert await client.get(f"{prefix}first") == b"x"
         assert failures == []
     finally:
@@ -113,10 +122,7 @@ async def test_a_post_on_a_closed_line_is_reported(prefix):
     await closed.aclose()
     failures = Failures()
     closed.post([("SET", f"{prefix}x", "x")], failures)
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if failures:
-            break
+    await eventually(failures.reported, every=0.01)
     assert [type(f) for f in failures] == [RedisConnectionError]
 
 
@@ -125,10 +131,7 @@ async def test_the_redis_py_line_posts_at_once_and_reports_errors(client, prefix
     plain = ClientLine(client)
     await client.set(f"{prefix}s", "text")
     plain.post([("SET", f"{prefix}p", "1"), ("LPUSH", f"{prefix}s", "x")], failures)
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if failures:
-            break
+    await eventually(failures.reported, every=0.01)
     assert await client.get(f"{prefix}p") == b"1"
     assert [type(f) for f in failures] == [ResponseError]
 

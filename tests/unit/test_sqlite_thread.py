@@ -17,7 +17,7 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY);"
 
 
 class FailedError(Exception):
-    pass
+    """What the thread raises for a SQLite or OS error (its `error` factory)."""
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import httptools
 
+from connectors.slots import Slots
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -225,7 +227,7 @@ class Wire:
         self._fixed = (f"Host: {_authority(base)}\r\n" + "".join(
             f"{_header(name, value)}\r\n" for name, value in
             {**headers, "Accept-Encoding": "identity"}.items())).encode("latin-1")
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = Slots(max_connections)
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
         self._closed = False
@@ -241,17 +243,19 @@ class Wire:
         data = head.encode("latin-1") + self._fixed + b"\r\n"
         if body:
             data += body
-        async with self._slots:
+        slots = self._slots
+        await slots.take()
+        try:
             connection, reused = await self._connection()
             try:
-                answer = await self._exchange(connection, data)
+                return await self._exchange(connection, data)
             except ConnectionError:
                 if not (reused and method == "GET" and not connection.answered):
                     raise
-                # The server closed it while it lay idle: once more, on a new connection.
-                connection = await self._connect()
-                answer = await self._exchange(connection, data)
-            return answer
+            # The server closed it while it lay idle: once more, on a new connection.
+            return await self._exchange(await self._connect(), data)
+        finally:
+            slots.give()
 
     async def close(self) -> None:
         """Close every connection; requests after this raise `ConnectionError`."""

@@ -1,6 +1,6 @@
 """A cap on the calls in flight to one system, so a slow system cannot hold all our capacity.
 
-Each call takes a slot of an `asyncio.Semaphore` for its whole life (every attempt and
+Each call takes a slot (`connectors.slots.Slots`) for its whole life (every attempt and
 back-off inside it), so the cap bounds the requests open to the system at once. A call
 that finds no slot waits for one only until its deadline (see `timeout`), then fails as
 `ConnectorSaturatedError`.
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from connectors.errors import ConnectorSaturatedError
 from connectors.resilience.timeout import expired
 from connectors.resilience.wrapper import ConnectorWrapper
+from connectors.slots import Slots
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ class ConcurrencyCap(ConnectorWrapper):
         self.limit = limit
         self.in_flight = 0
         """Calls holding a slot now."""
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = Slots(limit)
 
     async def fetch(self, nhs_number: str) -> SourceFacts | None:
         return await self._capped(lambda: self.inner.fetch(nhs_number))
@@ -46,7 +47,7 @@ class ConcurrencyCap(ConnectorWrapper):
 
     async def _capped(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
-            await self._slots.acquire()
+            await self._slots.take()
         except asyncio.CancelledError:
             if not expired():
                 raise
@@ -59,4 +60,4 @@ class ConcurrencyCap(ConnectorWrapper):
             return await call()
         finally:
             self.in_flight -= 1
-            self._slots.release()
+            self._slots.give()

@@ -3,7 +3,14 @@
 `Timeout` is the outermost wrapper. It sets the call's deadline (the manifest's
 `timeout_seconds` from now) where the wrappers inside can read it (`remaining`,
 `expired`), so a retry is not started that cannot finish and a wait for a slot
-ends in time, and it enforces the deadline with `asyncio.timeout`.
+ends in time, and it enforces the deadline as `asyncio.timeout` does: a timer cancels
+the task, and the cancellation it caused (and no other) becomes the call's
+`ConnectorTimeoutError`, with the task left uncancelled.
+
+`_Deadline` is that timer without `asyncio.timeout`'s machinery, which a call's fixed
+deadline does not need (rescheduling, a state machine, two async context steps): it runs
+on every upstream call, four times a cache miss, and on CPython 3.11 each
+`asyncio.timeout` asks for the running loop three times, a `getpid` system call each.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from connectors.errors import ConnectorTimeoutError
 from connectors.resilience.wrapper import ConnectorWrapper
@@ -27,11 +34,39 @@ __all__ = ["Timeout", "ends_within", "expired", "remaining"]
 T = TypeVar("T")
 
 
-class _Deadline(NamedTuple):
-    """One call's deadline: asyncio's timeout, and the seconds it was set to."""
+class _Deadline:
+    """One call's deadline: when it falls, in the loop's time, and whether it has fired."""
 
-    timeout: asyncio.Timeout
-    seconds: float
+    __slots__ = ("_cancelling", "_handle", "_task", "fired", "seconds", "when")
+
+    def __init__(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("a call's deadline needs a task")
+        self.seconds = seconds
+        self.when = loop.time() + seconds
+        self.fired = False
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._handle: asyncio.TimerHandle | None = loop.call_at(self.when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self.fired = True
+        self._task.cancel()
+
+    def end(self, exc: BaseException | None) -> bool:
+        """Stop the timer as the call ends, once (with `exc` if it raised). True when `exc`
+        is the cancellation this deadline caused, now taken back: the call timed out."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            return False
+        # Fired: take back our cancel request; the cancellation is ours only if nobody
+        # else asked for one meanwhile (asyncio.timeout's own test).
+        return self._task.uncancel() <= self._cancelling and isinstance(
+            exc, asyncio.CancelledError)
 
 
 _DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
@@ -42,10 +77,9 @@ _DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
 def remaining() -> float:
     """Seconds left before the running call's deadline (infinite outside a `Timeout`)."""
     deadline = _DEADLINE.get()
-    when = None if deadline is None else deadline.timeout.when()
-    if when is None:
+    if deadline is None:
         return math.inf
-    return when - asyncio.get_running_loop().time()
+    return deadline.when - asyncio.get_running_loop().time()
 
 
 def ends_within(seconds: float) -> bool:
@@ -59,7 +93,7 @@ def ends_within(seconds: float) -> bool:
 def expired() -> bool:
     """True once the running call's deadline has fired: a cancellation is then its timeout."""
     deadline = _DEADLINE.get()
-    return deadline is not None and deadline.timeout.expired()
+    return deadline is not None and deadline.fired
 
 
 class Timeout(ConnectorWrapper):
@@ -78,12 +112,18 @@ class Timeout(ConnectorWrapper):
         return await self._within(lambda: self.inner.search(criteria))
 
     async def _within(self, call: Callable[[], Awaitable[T]]) -> T:
-        timeout = asyncio.timeout(self.seconds)
-        token = _DEADLINE.set(_Deadline(timeout, self.seconds))
+        deadline = _Deadline(self.seconds)
+        token = _DEADLINE.set(deadline)
         try:
-            async with timeout:
-                return await call()
-        except TimeoutError as exc:
-            raise ConnectorTimeoutError(self.name, "no answer within the deadline") from exc
-        finally:
+            result = await call()
+        except BaseException as exc:
             _DEADLINE.reset(token)
+            if deadline.end(exc):
+                cause = TimeoutError()  # as asyncio.timeout raises it, from the cancellation
+                cause.__cause__ = exc
+                raise ConnectorTimeoutError(self.name, "no answer within the deadline") \
+                    from cause
+            raise
+        _DEADLINE.reset(token)
+        deadline.end(None)
+        return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 
 import pytest
 from aiohttp import web
@@ -39,6 +40,7 @@ from connectors.resilience import (
     resilient,
     unwrap,
 )
+from connectors.resilience.timeout import expired, remaining
 from connectors.resilience.window import RollingCount
 from gateway.core.facts import SourceFacts
 from gateway.telemetry.metrics import UPSTREAM_CIRCUIT_STATE
@@ -401,6 +403,38 @@ async def test_an_enclosing_deadline_that_falls_first_is_its_own():
     with pytest.raises(ConnectorTimeoutError):  # and the other way round
         async with asyncio.timeout(5):
             await Timeout(Scripted("ok", delay=5), 0.02).fetch(NHS)
+
+
+async def test_a_call_answered_in_time_leaves_no_timer_behind():
+    # A deadline whose timer outlived its call would cancel whatever the task did next.
+    for failure in ("ok", ConnectorConnectionError("scripted", "refused")):
+        with contextlib.suppress(ConnectorError):
+            await Timeout(Scripted(failure), 0.02).fetch(NHS)
+    await asyncio.sleep(0.05)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+
+
+async def test_the_deadline_is_readable_inside_the_call_and_gone_after():
+    seen: dict[str, object] = {}
+
+    class Peek(Scripted):
+        async def fetch(self, nhs_number: str) -> SourceFacts | None:
+            seen["remaining"], seen["expired"] = remaining(), expired()
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                seen["expired_on_cancel"] = expired()
+                raise
+            return None
+
+    with pytest.raises(ConnectorTimeoutError):
+        await Timeout(Peek("ok"), 0.05).fetch(NHS)
+    assert 0 < seen["remaining"] <= 0.05  # type: ignore[operator]
+    assert seen["expired"] is False
+    assert seen["expired_on_cancel"] is True
+    assert (remaining(), expired()) == (math.inf, False)
 
 
 async def test_a_request_keeps_its_own_timeout_unless_the_deadline_falls_first():

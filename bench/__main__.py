@@ -62,7 +62,7 @@ import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
-from bench import callcount, procs, timeline
+from bench import callcount, instructions, procs, timeline
 from bench.parse import counter_total, layer_summary, percentile
 from bench.pyload import LoadSpec, PyResult, run_processes
 from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
@@ -355,6 +355,7 @@ class Probe:
                  load_cpus: set[int], *, count_calls: bool = False) -> None:
         self.variant = variant
         self.calls_output = variant.workdir / "calls.prof" if count_calls else None
+        self.instructions = variant.args.instructions
         self.load_cpus = load_cpus
         self.load_before: float | None = None
         self.profile_seconds = None if not profile_seconds else max(
@@ -384,6 +385,8 @@ class Probe:
         if self.calls_output is not None:
             self.calls_output.unlink(missing_ok=True)
             os.kill(self.variant.pid, callcount.START)
+        if self.instructions:
+            instructions.start(self.variant.pid)
         self.cpu_before = procs.cpu_snapshot(self.variant.pid)
         self.cpus_before = procs.cpus_busy_seconds(self.variant.cpus)
         self.load_before = procs.cpus_busy_seconds(self.load_cpus)
@@ -400,6 +403,8 @@ class Probe:
         counters = _counters(self.variant.url)
         if self.calls_output is not None:
             os.kill(self.variant.pid, callcount.STOP)  # after the CPU: writing is not the run's
+        counted = (instructions.dump(self.variant.pid, self.variant.workdir)
+                   if self.instructions else None)
         return {"gateway_cpu_ms_per_req": None if cpu is None or not requests
                 else round(cpu * 1000 / requests, 3),
                 "redis_round_trips_per_req": _per_request(self.counters_before, counters,
@@ -419,6 +424,9 @@ class Probe:
                 # the load side's as much as the gateway's
                 "load_cpus_busy": None if load_after is None or self.load_before is None
                 or wall <= 0 else round((load_after - self.load_before) / wall, 2),
+                # user-space instructions of all the gateway's threads (`--instructions`)
+                **({} if not self.instructions else {"instructions_per_req": None
+                    if counted is None or not requests else round(counted / requests)}),
                 **procs.rss(self.variant.pid)}
 
     def calls(self, name: str, requests: int) -> dict[str, Any] | None:
@@ -736,7 +744,8 @@ async def _start_gateway(variant: Variant, urls: dict[str, str], jwks_url: str, 
                      else {"query": QUERY})
     entry = (["bench.callcount", str(variant.workdir / "calls.prof")] if args.count_calls
              else ["gateway.web.cli"])
-    command = [sys.executable, "-m", *entry, "serve", "--config", str(config),
+    command = [*(instructions.prefix(variant.workdir) if args.instructions else ()),
+               sys.executable, "-m", *entry, "serve", "--config", str(config),
                "--port", str(variant.port), "--workers", str(args.workers)]
     log = variant.workdir / "gateway.log"
     with log.open("ab") as out:  # its logs (a line per request) stay off the bench's output
@@ -928,6 +937,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--count-calls", action="store_true",
                         help="count the gateway's Python calls per request in each timed run "
                              "(cProfile; one process: not with --workers N)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="run the gateway under valgrind's callgrind and report its "
+                             "instructions per request in each timed run (bench/instructions.py;"
+                             " slow: give a low --rate)")
     parser.add_argument("--profile-threads", choices=["gil", "all"], default="gil",
                         help="gil: sample the thread holding the GIL (Python CPU; default); "
                              "all: every thread py-spy thinks busy (waits in C included)")
@@ -953,4 +966,10 @@ if __name__ == "__main__":
         _PARSER.error("--timeline is for open-loop runs: give --rate or --capacity-fraction")
     if _ARGS.count_calls and (_ARGS.workers > 1 or "--workers" in (_ARGS.compare or "")):
         _PARSER.error("--count-calls counts one process: not with --workers")
+    if _ARGS.instructions and (_ARGS.workers > 1 or "--workers" in (_ARGS.compare or "")):
+        _PARSER.error("--instructions counts one process: not with --workers")
+    if _ARGS.instructions and (_ARGS.count_calls or _ARGS.profile):
+        _PARSER.error("--instructions alone: not with --count-calls or --profile")
+    if _ARGS.instructions and not instructions.available():
+        _PARSER.error("--instructions needs valgrind (Debian's package valgrind)")
     asyncio.run(main(_ARGS, _PARSER))

@@ -76,7 +76,7 @@ async def _with_hooks(*, upstream: bool = True) -> None:
         else:
             await _nothing()
     AUDIT_QUEUE_DEPTH.set(1)
-    async with audit_commit(1):
+    with audit_commit(1):
         await _nothing()
     AUDIT_QUEUE_DEPTH.set(0)
     AUDIT_QUEUE_DEPTH.set(0)

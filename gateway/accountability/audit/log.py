@@ -215,8 +215,9 @@ class GroupCommitLog:
         failure: BaseException | None = None
         checkpoints: list[Checkpoint] = []
         try:
-            async with audit_commit(len(events)), asyncio.timeout(self._timeout):
-                checkpoints = await self._store.append(events)
+            with audit_commit(len(events)):
+                async with asyncio.timeout(self._timeout):
+                    checkpoints = await self._store.append(events)
             self._uncovered = True
         except (StoreError, TimeoutError) as exc:
             failure = exc

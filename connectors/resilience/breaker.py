@@ -17,7 +17,7 @@ import asyncio
 import enum
 import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.errors import ConnectorCircuitOpenError, ConnectorError
 from connectors.resilience.timeout import expired
@@ -27,13 +27,14 @@ from connectors.resilience.wrapper import ConnectorWrapper
 from gateway.telemetry.upstream import report_circuit
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from connectors.base import Connector
     from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["CircuitBreaker", "CircuitState"]
 
+A = TypeVar("A")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -85,16 +86,16 @@ class CircuitBreaker(ConnectorWrapper):
         calls = self._calls.total()
         return self._errors.total() / calls if calls else 0.0
 
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return await self._guarded(lambda: self.inner.fetch(nhs_number))
+    def fetch(self, nhs_number: str) -> Coroutine[Any, Any, SourceFacts | None]:
+        return self._guarded(self.inner.fetch, nhs_number)
 
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._guarded(lambda: self.inner.search(criteria))
+    def search(self, criteria: DemographicSearch) -> Coroutine[Any, Any, list[SourceFacts]]:
+        return self._guarded(self.inner.search, criteria)
 
-    async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _guarded(self, call: Callable[[A], Awaitable[T]], arg: A) -> T:
         probe = self._admit()
         try:
-            result = await call()
+            result = await call(arg)
         except ConnectorError as exc:
             self._settle(probe, failed=is_transient(exc), error=True)
             raise

@@ -9,7 +9,7 @@ that finds no slot waits for one only until its deadline (see `timeout`), then f
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.errors import ConnectorSaturatedError
 from connectors.resilience.timeout import expired
@@ -17,13 +17,14 @@ from connectors.resilience.wrapper import ConnectorWrapper
 from connectors.slots import Slots
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from connectors.base import Connector
     from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["ConcurrencyCap"]
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -39,13 +40,13 @@ class ConcurrencyCap(ConnectorWrapper):
         """Calls holding a slot now."""
         self._slots = Slots(limit)
 
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return await self._capped(lambda: self.inner.fetch(nhs_number))
+    def fetch(self, nhs_number: str) -> Coroutine[Any, Any, SourceFacts | None]:
+        return self._capped(self.inner.fetch, nhs_number)
 
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._capped(lambda: self.inner.search(criteria))
+    def search(self, criteria: DemographicSearch) -> Coroutine[Any, Any, list[SourceFacts]]:
+        return self._capped(self.inner.search, criteria)
 
-    async def _capped(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _capped(self, call: Callable[[A], Awaitable[T]], arg: A) -> T:
         try:
             await self._slots.take()
         except asyncio.CancelledError:
@@ -57,7 +58,7 @@ class ConcurrencyCap(ConnectorWrapper):
                 self.name, f"all {self.limit} call slots busy until the deadline") from None
         self.in_flight += 1
         try:
-            return await call()
+            return await call(arg)
         finally:
             self.in_flight -= 1
             self._slots.give()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.errors import ConnectorError
 from connectors.resilience.timeout import remaining
@@ -27,13 +27,14 @@ from connectors.resilience.window import RollingCount
 from connectors.resilience.wrapper import ConnectorWrapper
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from connectors.base import Connector
     from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["Backoff", "Retry", "RetryBudget"]
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 _MIN_TRY_SECONDS = 0.01
@@ -93,19 +94,19 @@ class Retry(ConnectorWrapper):
         self.backoff = backoff
         self.budget = budget
 
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return await self._retrying(lambda: self.inner.fetch(nhs_number))
+    def fetch(self, nhs_number: str) -> Coroutine[Any, Any, SourceFacts | None]:
+        return self._retrying(self.inner.fetch, nhs_number)
 
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._retrying(lambda: self.inner.search(criteria))
+    def search(self, criteria: DemographicSearch) -> Coroutine[Any, Any, list[SourceFacts]]:
+        return self._retrying(self.inner.search, criteria)
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, call: Callable[[A], Awaitable[T]], arg: A) -> T:
         self.budget.record_call()
         tries = 1
         while True:
             started = time.monotonic()
             try:
-                return await call()
+                return await call(arg)
             except ConnectorError as exc:
                 delay = self._retry_after(exc, tries, time.monotonic() - started)
                 if delay is None:

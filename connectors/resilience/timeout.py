@@ -18,19 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.errors import ConnectorTimeoutError
 from connectors.resilience.wrapper import ConnectorWrapper
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from connectors.base import Connector
     from gateway.core.facts import DemographicSearch, SourceFacts
 
 __all__ = ["Timeout", "ends_within", "expired", "remaining"]
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -105,17 +106,17 @@ class Timeout(ConnectorWrapper):
             raise ValueError("a timeout must be positive")
         self.seconds = seconds
 
-    async def fetch(self, nhs_number: str) -> SourceFacts | None:
-        return await self._within(lambda: self.inner.fetch(nhs_number))
+    def fetch(self, nhs_number: str) -> Coroutine[Any, Any, SourceFacts | None]:
+        return self._within(self.inner.fetch, nhs_number)
 
-    async def search(self, criteria: DemographicSearch) -> list[SourceFacts]:
-        return await self._within(lambda: self.inner.search(criteria))
+    def search(self, criteria: DemographicSearch) -> Coroutine[Any, Any, list[SourceFacts]]:
+        return self._within(self.inner.search, criteria)
 
-    async def _within(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _within(self, call: Callable[[A], Awaitable[T]], arg: A) -> T:
         deadline = _Deadline(self.seconds)
         token = _DEADLINE.set(deadline)
         try:
-            result = await call()
+            result = await call(arg)
         except BaseException as exc:
             _DEADLINE.reset(token)
             if deadline.end(exc):

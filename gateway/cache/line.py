@@ -31,7 +31,6 @@ None) and the caller keeps the redis-py client (`ClientLine`), which knows them 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import hiredis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.telemetry.metrics import REDIS_ROUND_TRIPS
@@ -198,6 +197,8 @@ class _LineProtocol(asyncio.Protocol):
                 future.set_exception(_reply_error(reply))
             else:
                 future.set_result(reply)
+        if not waiting and self._line.draining:
+            self._line.drained()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._line.protocol is self:  # not one given up already, whose successor may run
@@ -230,6 +231,8 @@ class RedisLine:
         self._later: asyncio.TimerHandle | None = None
         """Armed while posted commands wait in `_out` with no send scheduled."""
         self._posting: set[asyncio.Task[None]] = set()
+        self.draining: list[asyncio.Future[None]] = []
+        """`drain` callers waiting for the last reply (or the connection's failure)."""
         self._closed = False
 
     async def execute_command(self, *args: str | bytes | int) -> Any:  # noqa: ANN401
@@ -364,14 +367,27 @@ class RedisLine:
         for future, _ in waiting:
             if not future.done():
                 future.set_exception(error)
+        self.drained()
+
+    def drained(self) -> None:
+        """Nothing is waiting any more (answered or failed): `drain` callers return."""
+        draining, self.draining = self.draining, []
+        for future in draining:
+            if not future.done():
+                future.set_result(None)
 
     async def drain(self) -> None:
-        # A PING after them: Redis answers in order, so its reply comes after theirs.
-        # Their failures went to their posters; this one has nobody else to tell.
+        # Sent now if only posted, then the last reply awaited: no command of its own, so
+        # settling costs no round trip. Failures went to their posters.
         await asyncio.gather(*self._posting, return_exceptions=True)
-        if self._transport is not None and self.waiting:
-            with contextlib.suppress(RedisError, OSError):
-                await self._queue(_pack(("PING",)))
+        if self._transport is None:
+            return
+        if self._out:
+            self._flush()
+        if self.waiting:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.draining.append(done)
+            await done
 
     async def aclose(self) -> None:
         """Posted commands are sent and answered first (within the deadline), then it closes."""

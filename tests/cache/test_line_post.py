@@ -9,6 +9,7 @@ the callback. The cache store's `set_later` is built on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from prometheus_client import REGISTRY
@@ -182,3 +183,84 @@ async def test_settling_the_store_waits_for_its_later_writes(client, line, prefi
     await store.settle()
     assert await client.get(f"{prefix}k") == b"sealed"
     await store.settle()  # nothing waiting: returns at once
+
+
+class _HeldServer:
+    """A Redis stand-in on loopback that answers +OK to each command only once released."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.release = asyncio.Event()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        try:
+            while data := await reader.read(65536):
+                self.received += data
+                await self.release.wait()
+                writer.write(b"+OK\r\n" * data.count(b"*"))  # one array (`*n`) per command
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def close(self, server: asyncio.Server) -> None:
+        self.release.set()
+        for writer in self.writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    def commands(self) -> int:
+        return self.received.count(b"*")
+
+
+async def _held_line(held: _HeldServer) -> tuple[RedisLine, asyncio.Server]:
+    server = await asyncio.start_server(held.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return RedisLine(host="127.0.0.1", port=port, timeout_seconds=5.0), server
+
+
+async def _received(held: _HeldServer) -> bool:
+    return held.commands() > 0
+
+
+async def test_draining_waits_for_the_last_reply_and_sends_nothing_of_its_own():
+    held = _HeldServer()
+    line, server = await _held_line(held)
+    try:
+        sent = asyncio.ensure_future(line.execute_command("SET", "k", "v"))
+        await eventually(lambda: _received(held))
+        draining = asyncio.ensure_future(line.drain())
+        await asyncio.sleep(0.05)
+        assert not draining.done()  # the SET's reply is still to come
+        assert held.commands() == 1  # no PING or other command of the drain's own
+        held.release.set()
+        await asyncio.wait_for(draining, 2.0)
+        assert sent.done()
+        assert not line.waiting
+        assert held.commands() == 1
+    finally:
+        await line.aclose()
+        await held.close(server)
+
+
+async def test_draining_returns_when_the_connection_fails_instead_of_answering():
+    held = _HeldServer()
+    line, server = await _held_line(held)
+    try:
+        sent = asyncio.ensure_future(line.execute_command("SET", "k", "v"))
+        await eventually(lambda: _received(held))
+        draining = asyncio.ensure_future(line.drain())
+        await asyncio.sleep(0.01)
+        held.writers[0].close()  # the server goes away without an answer
+        await asyncio.wait_for(draining, 2.0)
+        with pytest.raises(RedisConnectionError):
+            await sent
+    finally:
+        await line.aclose()
+        await held.close(server)

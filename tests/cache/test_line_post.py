@@ -195,72 +195,59 @@ class _HeldServer:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
-        try:
+        with contextlib.suppress(ConnectionError), contextlib.closing(writer):
             while data := await reader.read(65536):
                 self.received += data
                 await self.release.wait()
                 writer.write(b"+OK\r\n" * data.count(b"*"))  # one array (`*n`) per command
                 await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def close(self, server: asyncio.Server) -> None:
-        self.release.set()
-        for writer in self.writers:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
 
     def commands(self) -> int:
         return self.received.count(b"*")
 
 
-async def _held_line(held: _HeldServer) -> tuple[RedisLine, asyncio.Server]:
-    server = await asyncio.start_server(held.serve, "127.0.0.1", 0)
+@pytest.fixture
+async def held():
+    """A `_HeldServer` and a `RedisLine` to it with one SET sent and not yet answered."""
+    server_side = _HeldServer()
+    server = await asyncio.start_server(server_side.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    return RedisLine(host="127.0.0.1", port=port, timeout_seconds=5.0), server
+    held_line = RedisLine(host="127.0.0.1", port=port, timeout_seconds=5.0)
+    sent = asyncio.ensure_future(held_line.execute_command("SET", "k", "v"))
+
+    async def received() -> bool:
+        return server_side.commands() > 0
+
+    await eventually(received)
+    yield server_side, held_line, sent
+    server_side.release.set()
+    await held_line.aclose()
+    for writer in server_side.writers:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
 
 
-async def _received(held: _HeldServer) -> bool:
-    return held.commands() > 0
+async def test_draining_waits_for_the_last_reply_and_sends_nothing_of_its_own(held):
+    server_side, held_line, sent = held
+    draining = asyncio.ensure_future(held_line.drain())
+    await asyncio.sleep(0.05)
+    assert not draining.done()  # the SET's reply is still to come
+    assert server_side.commands() == 1  # no PING or other command of the drain's own
+    server_side.release.set()
+    await asyncio.wait_for(draining, 2.0)
+    assert sent.done()
+    assert not held_line.waiting
+    assert server_side.commands() == 1
 
 
-async def test_draining_waits_for_the_last_reply_and_sends_nothing_of_its_own():
-    held = _HeldServer()
-    line, server = await _held_line(held)
-    try:
-        sent = asyncio.ensure_future(line.execute_command("SET", "k", "v"))
-        await eventually(lambda: _received(held))
-        draining = asyncio.ensure_future(line.drain())
-        await asyncio.sleep(0.05)
-        assert not draining.done()  # the SET's reply is still to come
-        assert held.commands() == 1  # no PING or other command of the drain's own
-        held.release.set()
-        await asyncio.wait_for(draining, 2.0)
-        assert sent.done()
-        assert not line.waiting
-        assert held.commands() == 1
-    finally:
-        await line.aclose()
-        await held.close(server)
-
-
-async def test_draining_returns_when_the_connection_fails_instead_of_answering():
-    held = _HeldServer()
-    line, server = await _held_line(held)
-    try:
-        sent = asyncio.ensure_future(line.execute_command("SET", "k", "v"))
-        await eventually(lambda: _received(held))
-        draining = asyncio.ensure_future(line.drain())
-        await asyncio.sleep(0.01)
-        held.writers[0].close()  # the server goes away without an answer
-        await asyncio.wait_for(draining, 2.0)
-        with pytest.raises(RedisConnectionError):
-            await sent
-    finally:
-        await line.aclose()
-        await held.close(server)
+async def test_draining_returns_when_the_connection_fails_instead_of_answering(held):
+    server_side, held_line, sent = held
+    draining = asyncio.ensure_future(held_line.drain())
+    await asyncio.sleep(0.01)
+    server_side.writers[0].close()  # the server goes away without an answer
+    await asyncio.wait_for(draining, 2.0)
+    with pytest.raises(RedisConnectionError):
+        await sent

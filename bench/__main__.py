@@ -386,7 +386,7 @@ class Probe:
             self.calls_output.unlink(missing_ok=True)
             os.kill(self.variant.pid, callcount.START)
         if self.instructions:
-            instructions.start(self.variant.pid)
+            instructions.start(self.variant.pid, self.variant.workdir)
         self.cpu_before = procs.cpu_snapshot(self.variant.pid)
         self.cpus_before = procs.cpus_busy_seconds(self.variant.cpus)
         self.load_before = procs.cpus_busy_seconds(self.load_cpus)

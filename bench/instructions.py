@@ -43,30 +43,36 @@ def available() -> bool:
     return shutil.which("valgrind") is not None and shutil.which("callgrind_control") is not None
 
 
+def _vgdb_prefix(output_dir: Path) -> str:
+    # valgrind's gdbserver pipes, through which callgrind_control talks to it: in the
+    # run's own folder, not /tmp, where a killed run would leave them behind.
+    return f"--vgdb-prefix={output_dir}/vgdb"
+
+
 def prefix(output_dir: Path) -> list[str]:
     """The command words to put before the gateway's own (`python -m ...`)."""
     return [shutil.which("valgrind") or "valgrind", "--tool=callgrind", "--instr-atstart=no",
-            "--dump-instr=no", "--compress-strings=no",
+            "--dump-instr=no", "--compress-strings=no", _vgdb_prefix(output_dir),
             f"--callgrind-out-file={output_dir}/callgrind.out.%p"]
 
 
-def _control(pid: int, *options: str) -> None:
+def _control(pid: int, output_dir: Path, *options: str) -> None:
     control = shutil.which("callgrind_control") or "callgrind_control"
-    subprocess.run([control, *options, str(pid)], check=True,
+    subprocess.run([control, _vgdb_prefix(output_dir), *options, str(pid)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=_CONTROL_SECONDS)
 
 
-def start(pid: int) -> None:
+def start(pid: int, output_dir: Path) -> None:
     """Instrument from now on and start the count from zero (just before a timed run)."""
-    _control(pid, "--instr=on")
-    _control(pid, "--zero")
+    _control(pid, output_dir, "--instr=on")
+    _control(pid, output_dir, "--zero")
 
 
 def dump(pid: int, output_dir: Path) -> int | None:
     """Dump the count since `start`, stop instrumenting; the instructions counted, or None."""
     before = set(output_dir.glob(f"callgrind.out.{pid}*"))
-    _control(pid, "--dump")
-    _control(pid, "--instr=off")
+    _control(pid, output_dir, "--dump")
+    _control(pid, output_dir, "--instr=off")
     deadline = time.monotonic() + _CONTROL_SECONDS
     while time.monotonic() < deadline:
         for path in set(output_dir.glob(f"callgrind.out.{pid}*")) - before:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from bench import instructions
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(not instructions.available(),
                                 reason="valgrind is not installed")
@@ -33,7 +31,7 @@ while True:
 def _count(pid: int, folder: Path, size: Path, n: int, seconds: float) -> int:
     size.write_text(str(n))
     time.sleep(0.5)  # the step under way when the size changed ends first
-    instructions.start(pid)
+    instructions.start(pid, folder)
     time.sleep(seconds)
     counted = instructions.dump(pid, folder)
     assert counted is not None
@@ -55,6 +53,7 @@ def test_only_the_run_between_start_and_dump_is_counted(tmp_path: Path):
     finally:
         process.kill()
         process.wait()
+    assert not list(Path(tempfile.gettempdir()).glob(f"vgdb-pipe-*-{process.pid}-*"))
     # The busy window runs hundreds of millions of instructions more than the idle one; had
     # the count not been zeroed at `start`, or not dumped anew, the two would be alike.
     assert idle > 0

@@ -35,7 +35,11 @@ pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="read
 def production_config(tmp_path, sims, jwks, **budgets) -> Path:
     tree = settings_tree(sims.urls(), jwks.url, mode="production",
                          audit={"sqlite_path": str(tmp_path / "audit.db"),
-                                "checkpoint_file": str(tmp_path / "checkpoints.jsonl")},
+                                "checkpoint_file": str(tmp_path / "checkpoints.jsonl"),
+                                # two workers take turns at one file, each commit an fsync:
+                                # on a busy shared disk a turn can pass the 2 s default,
+                                # and this test is about the port and the drain, not that
+                                "timeout_seconds": 10},
                          alerts={"path": str(tmp_path / "alerts.jsonl")},
                          limits={"header_read_seconds": 4, "body_read_seconds": 9},
                          # one subject sends many requests here: a roomy request rate

@@ -314,6 +314,41 @@ async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_to_commit(sqlite_
         await close()
 
 
+async def test_every_wait_leaves_no_deadline_behind(sqlite_backend, monkeypatch):
+    # Each caller's deadline is a timer on the loop: answered, timed out or cancelled,
+    # the call must take it down, or every request would leave one for `timeout_seconds`.
+    loop = asyncio.get_running_loop()
+    deadlines = []
+    call_later = loop.call_later
+
+    def noting(delay, callback, *args, **kwargs):
+        handle = call_later(delay, callback, *args, **kwargs)
+        if callback.__name__ == "_expire":
+            deadlines.append(handle)
+        return handle
+
+    monkeypatch.setattr(loop, "call_later", noting)
+    log = await open_audit_log(sqlite_backend.settings(flush_interval_ms=200,
+                                                       timeout_seconds=0.1))
+    try:
+        with pytest.raises(AuditUnavailableError):  # waits out the interval: times out
+            await log.record([event(1)])
+        waiting = asyncio.create_task(log.record([event(2)]))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        await log.close()
+    answered = await open_audit_log(sqlite_backend.settings(timeout_seconds=5))
+    try:
+        await answered.record([event(3)])
+    finally:
+        await answered.close()
+    assert len(deadlines) == 3
+    assert all(handle.cancelled() for handle in deadlines)
+
+
 class BrokenStore:
     """A store with a bug: the writer must survive it and fail its callers closed."""
 

@@ -89,6 +89,15 @@ class NullAuditLog:
         """Nothing to release."""
 
 
+class _Expired(Exception):  # noqa: N818 -- not an error of the caller's: the wait ended
+    """A caller's wait reached `timeout_seconds` (set on its future by `_expire`)."""
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class _Waiting:
     __slots__ = ("events", "future")
 
@@ -145,7 +154,8 @@ class GroupCommitLog:
             return
         if self._closed:
             raise AuditUnavailableError
-        waiting = _Waiting(tuple(events), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(tuple(events), loop.create_future())
         self._queue.append(waiting)
         self._queued += len(waiting.events)
         AUDIT_QUEUE_DEPTH.set(self._queued)
@@ -156,18 +166,21 @@ class GroupCommitLog:
             self._writer = asyncio.create_task(self._write(), name="audit-writer")
         if self._checkpoint_interval > 0 and self._timer is None:
             self._timer = asyncio.create_task(self._tick(), name="audit-checkpoint-timer")
+        # The deadline ends the future itself (`_expire`), not the caller's task: the
+        # future is this call's own, so `asyncio.timeout`'s task bookkeeping (and its
+        # loop lookups, a getpid each on 3.11) is not needed on every request.
+        deadline = loop.call_later(self._timeout, _expire, waiting.future)
         try:
-            # Not shielded: a timeout or cancellation cancels the future, which `_withdraw`
-            # does anyway, and the writer skips a future that is done.
-            async with asyncio.timeout(self._timeout):
-                await waiting.future
-        except TimeoutError:
+            await waiting.future
+        except _Expired:
             self._withdraw(waiting)
             self._status = "unavailable"
             raise AuditUnavailableError from None
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the caller's: the writer skips a future that is done
             self._withdraw(waiting)
             raise
+        finally:
+            deadline.cancel()
 
     def _withdraw(self, waiting: _Waiting) -> None:
         # Still queued: it will not be written. Already in a transaction: it may

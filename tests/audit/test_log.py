@@ -277,17 +277,23 @@ async def test_postgresql_lock_held_elsewhere_fails_closed_then_recovers(pg_back
     assert (await pg_backend.tamper.fetch("SELECT count(*) FROM {events}")) == [(2,)]
 
 
+async def _one_timed_out_then_one_cancelled(log) -> None:
+    """A caller that waits out its timeout, then one cancelled while its event still waits
+    (the log's flush interval must be longer than its timeout)."""
+    with pytest.raises(AuditUnavailableError):
+        await log.record([event(1)])
+    waiting = asyncio.create_task(log.record([event(2)]))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
 async def test_a_timed_out_event_that_was_still_waiting_is_never_written(sqlite_backend):
     log = await open_audit_log(sqlite_backend.settings(flush_interval_ms=400,
                                                        timeout_seconds=0.1))
     try:
-        with pytest.raises(AuditUnavailableError):
-            await log.record([event(1)])
-        waiting = asyncio.create_task(log.record([event(2)]))
-        await asyncio.sleep(0.01)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
+        await _one_timed_out_then_one_cancelled(log)
     finally:
         await log.close()
     assert log.transactions == 0
@@ -331,13 +337,7 @@ async def test_every_wait_leaves_no_deadline_behind(sqlite_backend, monkeypatch)
     log = await open_audit_log(sqlite_backend.settings(flush_interval_ms=200,
                                                        timeout_seconds=0.1))
     try:
-        with pytest.raises(AuditUnavailableError):  # waits out the interval: times out
-            await log.record([event(1)])
-        waiting = asyncio.create_task(log.record([event(2)]))
-        await asyncio.sleep(0)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
+        await _one_timed_out_then_one_cancelled(log)
     finally:
         await log.close()
     answered = await open_audit_log(sqlite_backend.settings(timeout_seconds=5))

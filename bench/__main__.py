@@ -31,6 +31,11 @@ the RSS of each gateway process at the end of the run, and how much of the gatew
 CPUs other processes took (a shared machine). `--soak-seconds` adds RSS over time,
 `--profile` py-spy's self time by layer, `--count-calls` the gateway's Python calls per
 request (`bench/callcount.py`). README "Benchmark" says what each field is.
+
+The header's `temp` folder holds each gateway's files. At the end the bench removes it,
+unless an option asked for files the output names (`--profile`, `--timeline`,
+`--soak-seconds`, `--count-calls`, `--instructions`): then it removes only the gateway's
+databases (tens to hundreds of MB a run) and keeps the rest. `--keep` keeps everything.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -875,6 +881,22 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
                     process.kill()
         await jwks_runner.cleanup()
         await stack.aclose()
+        tidy(root, args)
+
+
+_NAMED_FILES = ("profile", "timeline", "soak_seconds", "count_calls", "instructions")
+"""Options whose output names files in the temporary folder (raw profiles, timelines)."""
+
+
+def tidy(root: Path, args: argparse.Namespace) -> None:
+    """Leave behind only what the printed lines point at (see the module docstring)."""
+    if args.keep:
+        return
+    if not any(getattr(args, name) for name in _NAMED_FILES):
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for database in root.rglob("*.db*"):  # SQLite's own files: -wal, -shm
+        database.unlink(missing_ok=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -944,6 +966,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-threads", choices=["gil", "all"], default="gil",
                         help="gil: sample the thread holding the GIL (Python CPU; default); "
                              "all: every thread py-spy thinks busy (waits in C included)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder whole (each gateway's configuration, "
+                             "log and databases); by default it is removed at the end")
     parser.add_argument("--repeat", type=int, default=1, metavar="K",
                         help="K interleaved rounds of every configuration, then medians")
     parser.add_argument("--setting", action="append", metavar="SECTION.KEY=VALUE",

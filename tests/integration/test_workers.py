@@ -87,7 +87,13 @@ def serving_pids(port: int, pids: set[int]) -> set[int]:
     return holders
 
 
-async def both_workers_answer(port: int, workers: set[int], helper: Gateway, nhs: str) -> int:
+def log_tail(log: Path) -> str:
+    """The end of the gateway's log, for a failure message: why a worker refused."""
+    return log.read_text(errors="replace")[-3000:]
+
+
+async def both_workers_answer(port: int, workers: set[int], helper: Gateway, nhs: str,
+                              log: Path) -> int:
     """Open batches of connections, each asking a real query, until every worker has one.
 
     Returns how many queries were asked.
@@ -104,7 +110,8 @@ async def both_workers_answer(port: int, workers: set[int], helper: Gateway, nhs
             responses = await asyncio.gather(*(c.post("/graphql", json=find, headers={
                 "Authorization": f"Bearer {helper.token()}"}) for c in clients))
             asked += len(responses)
-            assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+            assert all(r.status_code == 200 for r in responses), (
+                [r.text for r in responses], log_tail(log))
             answered |= serving_pids(port, workers)  # the connections are still open
         finally:
             await asyncio.gather(*(c.aclose() for c in clients))
@@ -152,7 +159,8 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
             await wait_healthy(client, process)
             workers = workers_of(process.pid)
             assert len(workers) == 2, workers
-            queries = await both_workers_answer(port, workers, helper, nhs)
+            queries = await both_workers_answer(port, workers, helper, nhs,
+                                                tmp_path / "serve.log")
             # Either worker's /metrics counts every worker's requests (multi-process mode).
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200, metrics.text
@@ -171,9 +179,9 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
             process.send_signal(signal.SIGTERM)  # while the request waits on the GP
 
             response = await slow
-            assert response.status_code == 200, response.text
+            assert response.status_code == 200, (response.text, log_tail(tmp_path / "serve.log"))
             body = response.json()
-            assert "errors" not in body, body
+            assert "errors" not in body, (body, log_tail(tmp_path / "serve.log"))
             assert body["data"]["child"]["primaryCare"]["practice"]["name"]
             assert await exit_status(process, 30) == 0
     finally:

@@ -34,8 +34,9 @@ request (`bench/callcount.py`). README "Benchmark" says what each field is.
 
 The header's `temp` folder holds each gateway's files. At the end the bench removes it,
 unless an option asked for files the output names (`--profile`, `--timeline`,
-`--soak-seconds`, `--count-calls`, `--instructions`): then it removes only the gateway's
-databases (tens to hundreds of MB a run) and keeps the rest. `--keep` keeps everything.
+`--soak-seconds`, `--count-calls`, `--instructions`) or the run failed: then it removes
+only the gateway's databases (tens to hundreds of MB a run) and keeps the rest (its log
+says why a run failed). `--keep` keeps everything.
 """
 
 from __future__ import annotations
@@ -829,6 +830,7 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     root = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
     variants = _variants(args, parser, root)
     stack = contextlib.AsyncExitStack()
+    completed = False
     try:
         assert simulators.stdout is not None  # noqa: S101
         urls = json.loads(simulators.stdout.readline())
@@ -871,6 +873,7 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         if args.repeat > 1:
             for summary in _summaries(ctx.results):
                 print(json.dumps(summary), flush=True)
+        completed = True
     finally:
         for process in [v.process for v in variants] + [simulators]:
             if process is not None and process.poll() is None:
@@ -881,22 +884,26 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
                     process.kill()
         await jwks_runner.cleanup()
         await stack.aclose()
-        tidy(root, args)
+        tidy(root, args, completed=completed)
 
 
 _NAMED_FILES = ("profile", "timeline", "soak_seconds", "count_calls", "instructions")
 """Options whose output names files in the temporary folder (raw profiles, timelines)."""
 
 
-def tidy(root: Path, args: argparse.Namespace) -> None:
-    """Leave behind only what the printed lines point at (see the module docstring)."""
+def tidy(root: Path, args: argparse.Namespace, *, completed: bool) -> None:
+    """Leave behind only what the printed lines point at (see the module docstring);
+    after a failed run, everything but the databases (the gateways' logs say why)."""
     if args.keep:
         return
-    if not any(getattr(args, name) for name in _NAMED_FILES):
+    if completed and not any(getattr(args, name) for name in _NAMED_FILES):
         shutil.rmtree(root, ignore_errors=True)
         return
     for database in root.rglob("*.db*"):  # SQLite's own files: -wal, -shm
         database.unlink(missing_ok=True)
+    if not completed:
+        print(f"bench: the run did not complete; the gateways' files are in {root}",
+              file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

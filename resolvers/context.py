@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.core.records import fast_init
+
 if TYPE_CHECKING:
     from gateway.accountability.notes import ChildAccess
     from gateway.core.caller import Caller
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["RequestContext"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """Everything a resolver may use for one request; built per request, never shared."""

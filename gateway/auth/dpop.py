@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from gateway.auth.errors import TokenRejectedError
 from gateway.auth.keys import MIN_RSA_BITS, deprecated_algorithm_accepted, key_fits, modulus_bits
+from gateway.core.records import fast_init
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -90,6 +91,7 @@ class DpopProofRejectedError(TokenRejectedError):
     """The DPoP proof (not the token) was refused: RFC 9449's `invalid_dpop_proof`."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DpopRequest:
     """What a proof is checked against: the request's `DPoP` header values, method and URL.

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.core.records import fast_init
+
 __all__ = [
     "Address",
     "Carer",
@@ -26,18 +28,21 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PersonName:
     given: tuple[str, ...]
     family: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Address:
     lines: tuple[str, ...]
     postcode: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Organisation:
     name: str
@@ -46,6 +51,7 @@ class Organisation:
     address: Address | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Carer:
     name: PersonName
@@ -56,6 +62,7 @@ class Carer:
     """The systems that state this carer (set by the merge; empty in one system's answer)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Service:
     """A service involved with the child, as the council records it."""
@@ -69,6 +76,7 @@ class Service:
     """The systems that state this service (set by the merge; empty in one system's answer)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProtectionStatus:
     """Whether the child has a child-protection plan or is looked after, as the council says.
@@ -84,6 +92,7 @@ class ProtectionStatus:
     responsible_authority: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SourceFacts:
     """What one source system says about one child; `None` means "not stated"."""
@@ -102,6 +111,7 @@ class SourceFacts:
     protection: ProtectionStatus | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a merged fact came from.

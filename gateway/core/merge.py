@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.core.facts import Carer, Provenance, Service, SourceFacts
 from gateway.core.policy import ChildState, is_servable
+from gateway.core.records import fast_init
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -63,6 +64,7 @@ def CARER_KEY(carer: Carer) -> tuple[str, ...]:  # noqa: N802 -- a stated consta
             "|", _fold(carer.relationship))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SourceOutcome:
     """One system's answer about one child: facts, "does not know" (None), or no answer."""
@@ -73,6 +75,7 @@ class SourceOutcome:
     from_cache: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SourceBundle:
     """Every configured system's outcome for one NHS number, in configuration order."""
@@ -109,6 +112,7 @@ class MergeRules:
         return order
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Merged:
     """A known child (with its state), nobody knows it, or nobody could say."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from gateway.alerts import Alert, AlertKind
 from gateway.core.errors import AccessBudgetExceededError, BudgetsUnavailableError
+from gateway.core.records import fast_init
 from gateway.crypto.pseudonyms import REMEMBERED, Pseudonymiser
 from gateway.limits.budget_scripts import CHARGE_DISTINCT
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
@@ -66,6 +67,7 @@ class Charge:
     """Window name -> (used, limit) after the charge, e.g. {"subject_hour": (7, 20)}."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PendingCharge:
     """One charge worked out but not yet counted: whose, which child, its keys and arguments.

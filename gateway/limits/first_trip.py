@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import NoScriptError
 
+from gateway.core.records import fast_init
 from gateway.limits.budget_scripts import ADMIT_CHARGE_READ
 from gateway.limits.windows import Outcome
 
@@ -37,6 +38,7 @@ class OnceKey:
     ttl: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FirstReply:
     """What the script did, in its order; a part after a refusal was not reached."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import RateLimitedError
+from gateway.core.records import fast_init
 from gateway.crypto.pseudonyms import REMEMBERED
 from gateway.limits.budget_scripts import GCRA
 from gateway.limits.counters import REDIS_FAILURES, Backoff, KeyHasher
@@ -59,6 +60,7 @@ class _LocalGcra:
         return 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RatePlan:
     """One request's rate-limit check, worked out but not yet made (see `RateLimiter.plan`)."""

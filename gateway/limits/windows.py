@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gateway.core.records import fast_init
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -70,6 +72,7 @@ class Slot:
         return math.ceil(self.ends_in) + GRACE_SECONDS
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     accepted: bool

@@ -33,6 +33,7 @@ from gateway.core.errors import (
     UpstreamUnavailableError,
 )
 from gateway.core.policy import FIELD_POLICY, Access, decide, is_servable, scope_reason
+from gateway.core.records import fast_init
 from gateway.lookup.search import matches
 from gateway.telemetry.upstream import cache_span
 
@@ -82,6 +83,7 @@ class LookupServices:
     """Challenges to released values (None: the gateway takes none, as in unit tests)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChildRelease:
     """A child the caller may be answered about: its state, the decision, the audit note."""

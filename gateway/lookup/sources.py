@@ -22,6 +22,7 @@ import orjson
 from connectors.errors import ConnectorError
 from gateway.core.facts import SourceFacts, facts_from_json, facts_to_json
 from gateway.core.merge import Merged, SourceBundle, SourceOutcome, merge
+from gateway.core.records import fast_init
 from gateway.logs import exception_summary
 from gateway.telemetry.upstream import cache_span, count_cache, upstream_call
 
@@ -40,6 +41,7 @@ __all__ = ["ChildSources", "SearchOutcome", "SourceProvider", "Sources"]
 log = logging.getLogger(__name__)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChildSources:
     """One child's answers from every system, and their merge (made once)."""

@@ -26,6 +26,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from gateway.core.errors import BadUserInputError
+from gateway.core.records import fast_init
 from gateway.settings import ConfigError
 from resolvers.schema import build_schema
 
@@ -239,6 +240,7 @@ class PersistedQueries:
             self._texts.popitem(last=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DocumentRequest:
     """How a request names its document; exactly one of `query` and `document_id`, or a hash."""

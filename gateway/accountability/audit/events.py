@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway.core.records import fast_init
 from gateway.crypto.keys import derive_hmac
 
 __all__ = ["ACTIONS", "OUTCOMES", "AuditEvent", "child_pseudonym", "decode", "encode",
@@ -68,6 +69,7 @@ def parse_at(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, _AT_FORMAT).replace(tzinfo=datetime.UTC)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One access to a child's record, or one refusal (after FHIR AuditEvent).

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.policy.table import DEFAULT_PURPOSES, GUARDED, Scope
+from gateway.core.records import fast_init
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -19,6 +20,7 @@ __all__ = ["Access", "ChildState", "Decision", "Withheld", "decide", "is_servabl
 ADULT_AGE = 18
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Access:
     """Who asks and why: the caller's scopes, the purpose and what it permits, the case."""
@@ -43,6 +45,7 @@ class Access:
         return self.grants(Scope.SHIELDED) and bool(self.case_reference)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChildState:
     """Merged facts about one child, and what the gateway could not learn.
@@ -70,6 +73,7 @@ class Withheld:
     scope: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The release decision for one child in one request.

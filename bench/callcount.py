@@ -24,10 +24,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["START", "STOP", "summary", "wait_for"]
+__all__ = ["START", "STOP", "Profile", "summary", "wait_for"]
 
 START = signal.SIGUSR2
 STOP = signal.SIGUSR1
+
+
+class Profile(cProfile.Profile):
+    """cProfile that sums the functions sharing one label instead of keeping the last.
+
+    pstats names a function by (file, first line, name). Code made by `exec` shares one:
+    every dataclass's generated `__init__` is ``("<string>", 2, "__init__")``. cProfile's
+    own snapshot keeps only the last such function's counts, so those calls went missing
+    from the total (64 of 1,415 calls per cache hit, measured). Here they are added up.
+    """
+
+    def snapshot_stats(self) -> None:
+        super().snapshot_stats()
+        totals: dict[tuple[str, int, str], list[float]] = {}
+        for entry in self.getstats():
+            total = totals.setdefault(cProfile.label(entry.code), [0, 0, 0.0, 0.0])  # type: ignore[attr-defined]
+            total[0] += entry.callcount - entry.reccallcount
+            total[1] += entry.callcount
+            total[2] += entry.inlinetime
+            total[3] += entry.totaltime
+        for key, (primitive, calls, inline, cumulative) in totals.items():
+            self.stats[key] = (primitive, calls, inline, cumulative, self.stats[key][4])  # type: ignore[attr-defined]
 
 
 def _serve(argv: list[str]) -> int:
@@ -36,7 +58,7 @@ def _serve(argv: list[str]) -> int:
 
     def start(_signum: int, _frame: object) -> None:
         if not counting:
-            counting.append(cProfile.Profile())
+            counting.append(Profile())
             counting[0].enable()
 
     def stop(_signum: int, _frame: object) -> None:

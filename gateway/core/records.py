@@ -121,7 +121,7 @@ def fast_init(cls: _T) -> _T:
     source = _source(cls, fields, post_init=hasattr(cls, "__post_init__"))
     # As dataclasses does: the source holds only the fields' names, which are identifiers.
     # The file name tells profilers which class's __init__ this is (dataclass's all say "<string>").
-    exec(compile(source, f"<fast_init {cls.__module__}.{cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<fast_init {cls.__module__}.{cls.__qualname__}>", "exec"), namespace)  # noqa: S102 -- see above
     built = namespace["__init__"]
     original = cls.__dict__["__init__"]
     _same_signature(cls, built, original)
@@ -130,5 +130,5 @@ def fast_init(cls: _T) -> _T:
     built.__annotations__ = dict(original.__annotations__)
     built.__doc__ = original.__doc__
     built.dataclass_init = original  # what it replaced: tests compare the two
-    cls.__init__ = built  # type: ignore[misc]
+    cls.__init__ = built  # type: ignore[misc]  # replacing a method is the point
     return cls

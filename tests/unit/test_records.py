@@ -51,7 +51,7 @@ class Twin:
 
 
 def _state(obj: object) -> tuple[object, ...]:
-    return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))  # type: ignore[arg-type]
+    return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))  # type: ignore[arg-type]  # any dataclass
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [
@@ -62,7 +62,7 @@ def _state(obj: object) -> tuple[object, ...]:
 ])
 def test_it_builds_what_dataclass_builds(args: tuple[object, ...],
                                          kwargs: dict[str, object]) -> None:
-    ours, theirs = Sample(*args, **kwargs), Twin(*args, **kwargs)  # type: ignore[arg-type]
+    ours, theirs = Sample(*args, **kwargs), Twin(*args, **kwargs)  # type: ignore[arg-type]  # a table
     assert _state(ours) == _state(theirs)
     assert repr(ours).removeprefix("Sample") == repr(theirs).removeprefix("Twin")
 
@@ -99,9 +99,9 @@ def test_the_signature_is_dataclass_s() -> None:
 def test_the_object_stays_frozen_hashable_and_comparable() -> None:
     obj = Checked(2)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        obj.value = 5  # type: ignore[misc]
+        obj.value = 5  # type: ignore[misc]  # the error under test
     with pytest.raises(dataclasses.FrozenInstanceError):
-        del obj.value  # type: ignore[misc]
+        del obj.value  # type: ignore[misc]  # the error under test
     assert obj == Checked(2)
     assert hash(obj) == hash(Checked(2))
     assert obj != Checked(3)
@@ -122,9 +122,9 @@ def test_post_init_runs_after_the_fields_are_set() -> None:
 def test_a_wrong_call_fails_as_dataclass_s_does(args: tuple[object, ...],
                                                 kwargs: dict[str, object]) -> None:
     with pytest.raises(TypeError):
-        Twin(*args, **kwargs)  # type: ignore[arg-type]
+        Twin(*args, **kwargs)  # type: ignore[arg-type]  # wrong calls on purpose
     with pytest.raises(TypeError):
-        Sample(*args, **kwargs)  # type: ignore[arg-type]
+        Sample(*args, **kwargs)  # type: ignore[arg-type]  # wrong calls on purpose
 
 
 def test_replace_copy_and_pickle_keep_working() -> None:
@@ -165,7 +165,7 @@ def test_it_refuses_what_it_cannot_build_exactly() -> None:
 
     @dataclass(frozen=True, slots=True)
     class Shadowing:
-        self: int  # type: ignore[misc]
+        self: int  # type: ignore[misc]  # the clash under test
 
     @dataclass(frozen=True, slots=True, init=False)
     class OwnInit:
@@ -221,9 +221,9 @@ def test_each_project_class_gets_the_objects_dataclass_gives(cls: type) -> None:
     arguments = _sample_arguments(cls)
     ours = cls(**arguments)
     theirs = object.__new__(cls)
-    cls.__init__.dataclass_init(theirs, **arguments)  # type: ignore[misc]
+    cls.__init__.dataclass_init(theirs, **arguments)  # type: ignore[misc]  # fast_init's attribute
     for name, (mine, its) in zip([f.name for f in dataclasses.fields(cls)],
                                  zip(_state(ours), _state(theirs), strict=True), strict=True):
         assert mine is its or (type(mine) is type(its) and repr(mine) == repr(its)), name
-    original = cls.__init__.dataclass_init  # type: ignore[misc]
+    original = cls.__init__.dataclass_init  # type: ignore[misc]  # fast_init's attribute
     assert str(inspect.signature(cls.__init__)) == str(inspect.signature(original))

@@ -100,6 +100,9 @@ JWKS_PATH = "/.well-known/jwks.json"
 ROUND_TRIPS = "contactpoint_redis_round_trips_total"
 AUDIT_COMMITS = "contactpoint_audit_commit_duration_seconds_count"
 """Audit transactions (the commit histogram's count, every outcome)."""
+CACHE_LOOKUPS = "contactpoint_cache_lookups_total"
+"""Cache lookups, one per system and child; `CACHE_MISSES` the ones that found nothing."""
+CACHE_MISSES = "contactpoint_cache_lookups_total{result=miss}"
 PY_SPY = Path(sys.executable).parent / "py-spy"
 PROFILE_RATE = 200
 IDLE_SECONDS = 2.0
@@ -156,6 +159,17 @@ class Ids:
     def take(self) -> list[str]:
         """The cold ids from the cursor on, then the ones before it (a whole rotation)."""
         return self.cold[self.cursor:] + self.cold[:self.cursor]
+
+    def fresh_hot(self) -> list[str]:
+        """A cache-hit run's set: as many cold ids as `hot` holds, not asked for before.
+
+        The run's warm-up then writes every entry anew. A set asked for before keeps
+        the entries of its first warm-up (a hit does not renew one), which all expire
+        together 30 s later: in the middle of a later run, as a burst of misses.
+        """
+        ids = self.take()[:len(self.hot)]
+        self.used(len(ids))
+        return ids
 
     def used(self, count: int) -> None:
         if self.cursor + count >= len(self.cold):
@@ -336,16 +350,18 @@ async def _load(url: str, token: str, ids: list[str], clients: int, seconds: flo
 
 
 def _counters(url: str) -> dict[str, float | None]:
-    """The gateway's Redis round trips and audit commits so far, from /metrics (None if
-    absent or unreadable)."""
+    """The gateway's Redis round trips, audit commits and cache lookups (all, and misses)
+    so far, from /metrics (None if absent or unreadable)."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=10) as response:  # noqa: S310
             text = response.read().decode()
     except OSError:
-        return {ROUND_TRIPS: None, AUDIT_COMMITS: None}
-    return {name: counter_total(text, name) for name in (ROUND_TRIPS, AUDIT_COMMITS)}
+        return {ROUND_TRIPS: None, AUDIT_COMMITS: None, CACHE_LOOKUPS: None, CACHE_MISSES: None}
+    return {**{name: counter_total(text, name)
+               for name in (ROUND_TRIPS, AUDIT_COMMITS, CACHE_LOOKUPS)},
+            CACHE_MISSES: counter_total(text, CACHE_LOOKUPS, 'result="miss"') or 0.0}
 
 
 def _per_request(before: dict[str, float | None], after: dict[str, float | None], name: str,
@@ -353,6 +369,14 @@ def _per_request(before: dict[str, float | None], after: dict[str, float | None]
     low, high = before.get(name), after.get(name)
     return None if low is None or high is None or not requests else round(
         (high - low) / requests, 2)
+
+
+def _share(before: dict[str, float | None], after: dict[str, float | None]) -> float | None:
+    first, last = before.get(CACHE_LOOKUPS), after.get(CACHE_LOOKUPS)
+    missed, misses = before.get(CACHE_MISSES), after.get(CACHE_MISSES)
+    if first is None or last is None or missed is None or misses is None or last == first:
+        return None
+    return round((misses - missed) / (last - first), 3)
 
 
 class Probe:
@@ -416,6 +440,9 @@ class Probe:
                 else round(cpu * 1000 / requests, 3),
                 "redis_round_trips_per_req": _per_request(self.counters_before, counters,
                                                           ROUND_TRIPS, requests),
+                # of the cache entries the run looked up, the share found missing or
+                # expired: near 0 in a cache-hit run, near 1 in a cache-miss run
+                "cache_miss_share": _share(self.counters_before, counters),
                 # transactions in the audit store (group commit: well under 1 under load)
                 "audit_commits_per_req": _per_request(self.counters_before, counters,
                                                       AUDIT_COMMITS, requests),
@@ -540,7 +567,7 @@ def _make_proofs(variant: Variant, count: int) -> list[str]:
 
 
 async def _warm(variant: Variant, ids: list[str]) -> Run:
-    """Every hot child once, just before a cache-hit run (cache entries live 30 s)."""
+    """Every child of a cache-hit run's set once, just before it (cache entries live 30 s)."""
     return await _load(variant.url, variant.token, ids, 32, 60.0, "warm-up", limit=len(ids),
                        dpop_key=variant.dpop_key, document=variant.named)
 
@@ -550,7 +577,7 @@ async def _closed(ctx: Context, variant: Variant, kind: str, clients: int, round
     """A closed-loop run: `clients` connections, each sending when answered."""
     args = ctx.args
     name = f"cache-{kind} x{clients}"
-    ids = ctx.ids.hot if kind == "hit" else ctx.ids.take()
+    ids = ctx.ids.fresh_hot() if kind == "hit" else ctx.ids.take()
     if kind == "hit":
         await _warm(variant, ids)
     proofs = _make_proofs(variant, int(min(args.seconds, PROOF_AHEAD_SECONDS) * PROOFS_PER_SECOND))
@@ -618,7 +645,7 @@ async def _open(ctx: Context, variant: Variant, kind: str, clients: int, round_:
     soak = args.soak_seconds
     seconds = soak or args.seconds
     name = f"cache-{kind} x{clients} @{rate:g}/s" + (" soak" if soak else "")
-    ids = ctx.ids.hot if kind == "hit" else ctx.ids.take()
+    ids = ctx.ids.fresh_hot() if kind == "hit" else ctx.ids.take()
     if kind == "hit":
         await _warm(variant, ids)
     # proofs are good for 60 s: made ahead for the first 45 s at most, then signed as sent
@@ -915,7 +942,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--children", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--hot", type=int, default=200, help="children in the cache-hit set")
+    parser.add_argument("--hot", type=int, default=200,
+                        help="children in a cache-hit run's set (fresh ones each run)")
     parser.add_argument("--port", type=int, default=None,
                         help="the gateway's port (the n-th --compare variant: port + n; "
                              "default: a free one each)")

@@ -20,15 +20,21 @@ def percentile(ordered: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered), int(rank)) - 1]
 
 
-def counter_total(text: str, name: str) -> float | None:
+def counter_total(text: str, name: str, label: str | None = None) -> float | None:
     """The sum of a counter's samples (every label set) in Prometheus text; None if absent.
 
     `name` may be given with or without `_total`; `_created` samples are not counted.
+    `label` (such as ``'result="miss"'``) keeps only the samples whose label set holds it.
     """
     base = name.removesuffix("_total")
-    pattern = re.compile(rf"^{re.escape(base)}(?:_total)?(?:\{{[^}}]*\}})?\s+(\S+)")
-    values = [float(m.group(1)) for line in text.splitlines() if (m := pattern.match(line))]
+    pattern = re.compile(rf"^{re.escape(base)}(?:_total)?(\{{[^}}]*\}})?\s+(\S+)")
+    values = [float(m.group(2)) for line in text.splitlines()
+              if (m := pattern.match(line)) and (label is None or _holds(m.group(1), label))]
     return sum(values) if values else None
+
+
+def _holds(labels: str | None, label: str) -> bool:
+    return labels is not None and label in labels[1:-1].split(",")
 
 
 # First match wins, tried on each frame's file from the leaf up; a frame in none of

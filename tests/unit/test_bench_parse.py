@@ -36,6 +36,21 @@ def test_counter_total_sums_label_sets_and_skips_created():
     assert counter_total("other_total 1\n", "contactpoint_redis_round_trips_total") is None
 
 
+def test_counter_total_of_one_label_keeps_only_the_samples_that_hold_it():
+    text = "\n".join([
+        'contactpoint_cache_lookups_total{system="gp",result="hit"} 7.0',
+        'contactpoint_cache_lookups_total{system="gp",result="miss"} 2.0',
+        'contactpoint_cache_lookups_total{system="school",result="miss"} 1.0',
+        'contactpoint_cache_lookups_total{system="missing",result="hit"} 4.0',
+        'contactpoint_cache_lookups_created{system="gp",result="miss"} 1.7e9',
+    ])
+    assert counter_total(text, "contactpoint_cache_lookups", 'result="miss"') == 3.0
+    assert counter_total(text, "contactpoint_cache_lookups", 'result="hit"') == 11.0
+    assert counter_total(text, "contactpoint_cache_lookups") == 14.0
+    assert counter_total("contactpoint_cache_lookups_total 3\n", "contactpoint_cache_lookups",
+                         'result="miss"') is None
+
+
 def test_counter_total_reads_a_histogram_count_not_its_buckets_or_sum():
     name = "contactpoint_audit_commit_duration_seconds"
     text = "\n".join([

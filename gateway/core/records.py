@@ -71,7 +71,7 @@ def _check(cls: type) -> list[dataclasses.Field[Any]]:
     return fields
 
 
-def _source(cls: type, fields: list[dataclasses.Field[Any]], post_init: bool) -> str:
+def _source(fields: list[dataclasses.Field[Any]], post_init: bool) -> str:
     positional = [f for f in fields if not f.kw_only]
     keyword = [f for f in fields if f.kw_only]
 
@@ -118,7 +118,7 @@ def fast_init(cls: _T) -> _T:
             namespace[f"_default_{field.name}"] = field.default
         if field.default_factory is not dataclasses.MISSING:
             namespace[f"_factory_{field.name}"] = field.default_factory
-    source = _source(cls, fields, post_init=hasattr(cls, "__post_init__"))
+    source = _source(fields, post_init=hasattr(cls, "__post_init__"))
     # As dataclasses does: the source holds only the fields' names, which are identifiers.
     # The file name tells profilers which class's __init__ this is (dataclass's all say "<string>").
     exec(compile(source, f"<fast_init {cls.__module__}.{cls.__qualname__}>", "exec"), namespace)  # noqa: S102 -- see above

@@ -148,7 +148,8 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
                                                                tmp_path):
     config = production_config(tmp_path, sims, jwks)
     port = free_port()
-    with (tmp_path / "serve.log").open("w") as log:
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
         process = subprocess.Popen(
             [*CLI, "serve", "--config", str(config), "--port", str(port), "--workers", "2",
              "--graceful-seconds", "15"], cwd=tmp_path, env=ENV, stdout=log, stderr=log)
@@ -159,8 +160,7 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
             await wait_healthy(client, process)
             workers = workers_of(process.pid)
             assert len(workers) == 2, workers
-            queries = await both_workers_answer(port, workers, helper, nhs,
-                                                tmp_path / "serve.log")
+            queries = await both_workers_answer(port, workers, helper, nhs, log_path)
             # Either worker's /metrics counts every worker's requests (multi-process mode).
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200, metrics.text
@@ -179,9 +179,9 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
             process.send_signal(signal.SIGTERM)  # while the request waits on the GP
 
             response = await slow
-            assert response.status_code == 200, (response.text, log_tail(tmp_path / "serve.log"))
+            assert response.status_code == 200, (response.text, log_tail(log_path))
             body = response.json()
-            assert "errors" not in body, (body, log_tail(tmp_path / "serve.log"))
+            assert "errors" not in body, (body, log_tail(log_path))
             assert body["data"]["child"]["primaryCare"]["practice"]["name"]
             assert await exit_status(process, 30) == 0
     finally:
@@ -192,7 +192,7 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(sims, jwks, signi
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    serve_log = (tmp_path / "serve.log").read_text()
+    serve_log = log_path.read_text()
     # Each worker set its read deadlines from the configuration (not the class defaults).
     starting = re.findall(r"worker \d+ starting \(read deadlines: head 4s, body 9s\)", serve_log)
     assert len(starting) == 2, serve_log

@@ -21,7 +21,8 @@ asyncio + aiohttp). `--rate R` (or `--capacity-fraction F`: F times the capacity
 closed-loop run measured first) is open loop at a constant rate, always from the
 Python client, latency counted from each request's intended send time.
 
-Prints JSON lines: a header, then per run requests/s, p50/p95/p99, errors, **the
+Prints JSON lines: a header (with the interpreter's build and speed here,
+`bench/interpreter.py`), then per run requests/s, p50/p95/p99, errors, **the
 gateway's CPU milliseconds per request** (utime + stime from /proc of the gateway and
 all its child processes over the run, ÷ requests: the figure to compare on a shared,
 noisy machine), Redis round trips per request (the gateway's
@@ -69,7 +70,7 @@ import asyncpg
 from aiohttp import web
 from joserfc.jwk import ECKey
 
-from bench import callcount, instructions, procs, timeline
+from bench import callcount, instructions, interpreter, procs, timeline
 from bench.parse import counter_total, layer_summary, percentile
 from bench.pyload import LoadSpec, PyResult, run_processes
 from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
@@ -887,6 +888,7 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
                           "audit": v.args.audit, "trusted_documents": v.args.trusted,
                           "dpop": v.args.dpop, "idle_cpus_busy": v.idle_cpus_busy}
                          for v in variants],
+            "python": interpreter.describe(gateway_cpus),
             "repeat": args.repeat, "temp": str(root)}), flush=True)
         for round_ in range(1, args.repeat + 1):
             for variant in variants:

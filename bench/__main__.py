@@ -67,15 +67,13 @@ if TYPE_CHECKING:
 
 import aiohttp
 import asyncpg
-from aiohttp import web
 from joserfc.jwk import ECKey
 
-from bench import callcount, instructions, interpreter, procs, timeline
+from bench import callcount, instructions, interpreter, procs, timeline, upstreams
 from bench.parse import counter_total, layer_summary, percentile
 from bench.pyload import LoadSpec, PyResult, run_processes
 from bench.wrkload import WrkResult, lua_script, run_wrk, wrk_path
 from connectors.simulators import Population
-from connectors.simulators.records import age_on
 from gateway.accountability.audit import init_postgres
 from gateway.auth.devissuer import mint_dev_token
 from gateway.auth.dpop import make_proof
@@ -97,7 +95,6 @@ SCOPES = ("child.identity.read child.contact.read child.education.read child.hea
 CLIENT = "bench-client"
 ISSUER = "https://bench-issuer.contactpoint.invalid"
 AUDIENCE = "contactpoint-bench"
-JWKS_PATH = "/.well-known/jwks.json"
 ROUND_TRIPS = "contactpoint_redis_round_trips_total"
 AUDIT_COMMITS = "contactpoint_audit_commit_duration_seconds_count"
 """Audit transactions (the commit histogram's count, every outcome)."""
@@ -839,40 +836,22 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     if load == "wrk" and wrk is None:
         raise SystemExit("--load wrk: wrk is not installed")
     population = Population.generate(seed=args.seed, size=args.children)
-    simulators = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
-         "--size", str(args.children), "--seed", str(args.seed)],
-        stdout=subprocess.PIPE)
     key = ECKey.generate_key("P-256", {"kid": "bench-1", "use": "sig", "alg": "ES256"})
-    jwks_app = web.Application()
-
-    async def serve_jwks(_: web.Request) -> web.Response:
-        return web.json_response({"keys": [key.as_dict(private=False)]})
-
-    jwks_app.router.add_get(JWKS_PATH, serve_jwks)
-    jwks_runner = web.AppRunner(jwks_app, access_log=None)
-    await jwks_runner.setup()
-    site = web.TCPSite(jwks_runner, "127.0.0.1", 0)
-    await site.start()
-    jwks_port = jwks_runner.addresses[0][1]
     root = Path(tempfile.mkdtemp(prefix="cpg-bench-"))
     variants = _variants(args, parser, root)
     stack = contextlib.AsyncExitStack()
     completed = False
     try:
-        assert simulators.stdout is not None  # noqa: S101
-        urls = json.loads(simulators.stdout.readline())
+        urls = stack.enter_context(upstreams.simulators(args.latency_ms, args.children,
+                                                        args.seed))
+        jwks_url = await stack.enter_async_context(upstreams.jwks_server(key))
         id_secret = secrets.token_hex(32)
         codec = ChildIdCodec(id_secret, 86_400)
-        fixtures = set(population.fixtures().values())
-        servable = [c.nhs_number for c in population.children
-                    if c.nhs_number not in fixtures
-                    and age_on(c.date_of_birth, population.today) < 18]
-        miss_ids = [codec.encode(nhs, CLIENT) for nhs in servable]
+        miss_ids = [codec.encode(nhs, CLIENT) for nhs in upstreams.servable(population)]
         ids = Ids(cold=miss_ids[: len(miss_ids) - args.hot], hot=miss_ids[-args.hot:])
         for variant in variants:
-            await _start_gateway(variant, urls, f"http://127.0.0.1:{jwks_port}{JWKS_PATH}",
-                                 id_secret, stack, gateway_cpus, ids.hot, key)
+            await _start_gateway(variant, urls, jwks_url, id_secret, stack, gateway_cpus,
+                                 ids.hot, key)
         clients = [int(n) for n in args.clients.split(",")]
         ctx = Context(args=args, ids=ids, load=load, wrk=wrk, load_cpus=load_cpus,
                       wrk_threads=len(load_cpus),
@@ -904,15 +883,14 @@ async def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
                 print(json.dumps(summary), flush=True)
         completed = True
     finally:
-        for process in [v.process for v in variants] + [simulators]:
+        for process in [v.process for v in variants]:
             if process is not None and process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        await jwks_runner.cleanup()
-        await stack.aclose()
+        await stack.aclose()  # the gateways' resources, the JWKS, the simulators
         tidy(root, args, completed=completed)
 
 
@@ -935,15 +913,21 @@ def tidy(root: Path, args: argparse.Namespace, *, completed: bool) -> None:
               file=sys.stderr)
 
 
+def add_simulator_options(parser: argparse.ArgumentParser) -> None:
+    """The simulators' latency and population: `bench.peer` takes the same, with the same
+    defaults, so that its runs and the bench's ask the same children of the same systems."""
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--children", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=2026)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,32",
                         help="comma-separated concurrencies (connections)")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--children", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=2026)
+    add_simulator_options(parser)
     parser.add_argument("--hot", type=int, default=200,
                         help="children in a cache-hit run's set (fresh ones each run)")
     parser.add_argument("--port", type=int, default=None,

@@ -95,7 +95,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp import web
 from joserfc.jwk import ECKey
 
 from bench import procs
@@ -104,20 +103,20 @@ from bench.__main__ import (
     CLIENT,
     IDLE_SECONDS,
     ISSUER,
-    JWKS_PATH,
     SCOPES,
     Ids,
     _free_port,
     _summaries,
+    add_simulator_options,
 )
-from bench.wrkload import _lua_string, run_wrk, wrk_path
+from bench.upstreams import jwks_server, servable, simulators
+from bench.wrkload import MARK, body_script, run_wrk, wrk_path
 from connectors.fhir import INCLUDE_PRACTICE, NHS_NUMBER_SYSTEM
 from connectors.simulators import Population
-from connectors.simulators.records import age_on
 from gateway.auth.devissuer import mint_dev_token
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import Sequence
 
     from bench.wrkload import WrkResult
     from connectors.simulators.records import Child, System
@@ -135,7 +134,6 @@ COUNTS_PATH = "/_peer/upstream-calls"
 COUNT_REQUESTS = 20
 WARM_CLIENTS = 32
 READY_SECONDS = 60.0
-_MARK = "@@NHS@@"
 
 QUERY = f"""query Child($nhs: String!, $identifier: String!) {{
   gp: gpPatients(identifier: $identifier, _include: "{INCLUDE_PRACTICE}") {{
@@ -177,72 +175,6 @@ QUERY = f"""query Child($nhs: String!, $identifier: String!) {{
 }}"""
 """The same four upstream calls as our cache miss, and the fields that feed our answer."""
 
-_LUA = r"""
--- written by `python -m bench.peer`: one child per request, counted errors, JSON summary
-local ids_file = %(ids)s
-local token = %(token)s
-local pieces = {%(pieces)s}
-local threads = {}
-local counter = 1
-
-function setup(thread)
-  thread:set("offset", counter)
-  thread:set("stride", %(threads)d)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-
-function init(args)
-  ids = {}
-  for line in io.lines(ids_file) do ids[#ids + 1] = line end
-  next_id = offset
-  bad, sent, wrapped = 0, 0, 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. token
-end
-
-function request()
-  if next_id > #ids then next_id = offset; wrapped = 1 end
-  local child = ids[next_id]
-  next_id = next_id + stride
-  sent = sent + 1
-  return wrk.format(nil, nil, nil, table.concat(pieces, child))
-end
-
-function response(status, headers, body)
-  if status ~= 200 or (body ~= nil and string.find(body, '"errors"', 1, true)) then
-    bad = bad + 1
-    if first_error == nil then
-      first_error = status .. " " .. string.sub(string.gsub(body or "", "\n", " "), 1, 300)
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local bad_total, sent_total, wrapped_any = 0, 0, 0
-  for _, thread in ipairs(threads) do
-    bad_total = bad_total + thread:get("bad")
-    sent_total = sent_total + thread:get("sent")
-    wrapped_any = math.max(wrapped_any, thread:get("wrapped"))
-    local first = thread:get("first_error")
-    if first ~= nil then io.write("\nBENCH-ERROR " .. first .. "\n") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '\nBENCH-JSON {"requests": %%d, "duration_us": %%d, "bad_responses": %%d, "sent": %%d, ' ..
-    '"connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "status_errors": %%d, ' ..
-    '"timeouts": %%d, "wrapped": %%d, "proofs_wrapped": 0, "p50_us": %%d, "p95_us": %%d, ' ..
-    '"p99_us": %%d, "mean_us": %%.1f, "max_us": %%d}\n',
-    summary.requests, summary.duration, bad_total, sent_total, e.connect, e.read, e.write,
-    e.status, e.timeout, wrapped_any, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
-end
-"""
-"""bench.wrkload's script without DPoP, the body built around the child's NHS number
-(twice: `nhs` and the GP's `identifier`); its summary line is the one
-`bench.wrkload.parse_done` reads."""
-
 
 def variables(nhs: str) -> dict[str, str]:
     """The operation's variables for one child."""
@@ -250,23 +182,16 @@ def variables(nhs: str) -> dict[str, str]:
 
 
 def body_pieces(query: str) -> list[str]:
-    """The request body for any child, split where its NHS number goes."""
-    body = json.dumps({"query": query, "variables": variables(_MARK)}, separators=(",", ":"))
-    return body.split(_MARK)
+    """The request body for any child, split where its NHS number goes (twice)."""
+    body = json.dumps({"query": query, "variables": variables(MARK)}, separators=(",", ":"))
+    return body.split(MARK)
 
 
 def lua_script(*, ids: Path, token: str, query: str, threads: int) -> str:
-    """The wrk script for one run: POST `query` for the NHS numbers in `ids`, in turn."""
-    pieces = ", ".join(_lua_string(piece) for piece in body_pieces(query))
-    return _LUA % {"ids": _lua_string(str(ids)), "token": _lua_string(token),
-                   "pieces": pieces, "threads": threads}
-
-
-def servable(population: Population) -> list[str]:
-    """The NHS numbers the bench's runs ask for, in its order: under 18, not a fixture."""
-    fixtures = set(population.fixtures().values())
-    return [c.nhs_number for c in population.children
-            if c.nhs_number not in fixtures and age_on(c.date_of_birth, population.today) < 18]
+    """The wrk script for one run (`bench.wrkload`'s, without DPoP): POST `query` for the
+    NHS numbers in `ids`, in turn."""
+    return body_script(ids=ids, proofs=None, token=token, dpop=False,
+                       body=MARK.join(body_pieces(query)), threads=threads)
 
 
 def answer_problems(status: int, payload: object, child: Child) -> list[str]:
@@ -640,43 +565,6 @@ def timed_run(setting: Setting, clients: int, round_: int) -> dict[str, Any]:
 # --- the whole ----------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def jwks_server(key: ECKey) -> AsyncIterator[str]:
-    """The bench's JWKS (`key`'s public half) on a free loopback port; yields its URL."""
-    app = web.Application()
-
-    async def serve(_: web.Request) -> web.Response:
-        return web.json_response({"keys": [key.as_dict(private=False)]})
-
-    app.router.add_get(JWKS_PATH, serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}{JWKS_PATH}"
-    finally:
-        await runner.cleanup()
-
-
-@contextlib.contextmanager
-def simulators(args: argparse.Namespace) -> Iterator[dict[str, str]]:
-    """`python -m connectors.simulators` as the bench starts it; yields its URLs."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulators", "--latency-ms", str(args.latency_ms),
-         "--size", str(args.children), "--seed", str(args.seed)], stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None  # noqa: S101
-        urls: dict[str, str] = json.loads(process.stdout.readline())
-        yield urls
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def sample_child(population: Population, nhs_numbers: Sequence[str]) -> str:
     """The first of `nhs_numbers` whom all four systems know (the sample answer's child)."""
     for nhs in nhs_numbers:
@@ -763,7 +651,7 @@ async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cpg-peer-"))
     completed = False
     try:
-        with simulators(args) as urls:
+        with simulators(args.latency_ms, args.children, args.seed) as urls:
             supergraph = workdir / "supergraph.graphql"
             await asyncio.to_thread(compose, node, HIVE_DIR, urls, supergraph)
             async with jwks_server(key) as jwks_url:
@@ -796,9 +684,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=1, metavar="K",
                         help="K rounds of every concurrency, then medians")
-    parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--children", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=2026)
+    add_simulator_options(parser)
     parser.add_argument("--hot", type=int, default=200,
                         help="children kept out of the timed runs, as the bench's cache-hit set "
                              "(the warm-up asks for them)")

@@ -128,8 +128,8 @@ def pin(pid: int, cpus: set[int]) -> None:
 
 
 def spawn_pinned(command: list[str], cpus: set[int],
-                 stdout: IO[bytes] | None = None,
-                 stderr: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+                 stdout: int | IO[bytes] | None = None,
+                 stderr: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:
     """Start `command` already pinned to `cpus` (it inherits this thread's affinity at fork),
     so that every thread and worker process it makes stays there too."""
     try:

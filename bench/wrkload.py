@@ -20,16 +20,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["WrkResult", "lua_script", "parse_done", "run_wrk", "wrk_path"]
+__all__ = ["MARK", "WrkResult", "body_script", "lua_script", "parse_done", "run_wrk",
+           "wrk_path"]
 
-_MARK = "@@CHILD@@"
+MARK = "@@CHILD@@"
+"""Where a request body takes the child (an id, or an NHS number for `bench.peer`)."""
 
 _LUA = r"""
--- written by `python -m bench`: one child id per request, counted errors, JSON summary
+-- written by `python -m bench` (or `bench.peer`): one child per request, counted errors,
+-- JSON summary
 local ids_file, proofs_file = %(ids)s, %(proofs)s
 local scheme = %(scheme)s
 local token = %(token)s
-local body_prefix, body_suffix = %(prefix)s, %(suffix)s
+local pieces = {%(pieces)s}
 local threads = {}
 local counter = 1
 
@@ -67,7 +70,7 @@ function request()
     wrk.headers["DPoP"] = proofs[next_proof]
     next_proof = next_proof + stride
   end
-  return wrk.format(nil, nil, nil, body_prefix .. child .. body_suffix)
+  return wrk.format(nil, nil, nil, table.concat(pieces, child))
 end
 
 function response(status, headers, body)
@@ -116,13 +119,20 @@ def _lua_string(text: str | None) -> str:
 def lua_script(*, ids: Path, proofs: Path | None, token: str, dpop: bool,
                named: dict[str, str], threads: int) -> str:
     """The Lua script for one run: POST `named` (query or documentId) with `variables.id`."""
-    body = json.dumps({**named, "variables": {"id": _MARK}}, separators=(",", ":"))
-    prefix, suffix = body.split(_MARK)
+    body = json.dumps({**named, "variables": {"id": MARK}}, separators=(",", ":"))
+    return body_script(ids=ids, proofs=proofs, token=token, dpop=dpop, body=body,
+                       threads=threads)
+
+
+def body_script(*, ids: Path, proofs: Path | None, token: str, dpop: bool, body: str,
+                threads: int) -> str:
+    """The Lua script for one run: POST `body` with each child of `ids` where it has `MARK`
+    (as often as it has it)."""
+    pieces = ", ".join(_lua_string(piece) for piece in body.split(MARK))
     return _LUA % {"ids": _lua_string(str(ids)),
                    "proofs": _lua_string(None if proofs is None else str(proofs)),
                    "scheme": _lua_string("DPoP" if dpop else "Bearer"),
-                   "token": _lua_string(token), "prefix": _lua_string(prefix),
-                   "suffix": _lua_string(suffix), "threads": threads}
+                   "token": _lua_string(token), "pieces": pieces, "threads": threads}
 
 
 @dataclass

@@ -121,6 +121,8 @@ def test_wrk_script_and_summary(tmp_path: Path):
     prefix = json.dumps({"query": 'query { a(b: "c") }', "variables": {"id": ""}},
                         separators=(",", ":")).split('""}}')[0]
     assert prefix + '"' in script
+    assert "table.concat(pieces, child)" in script
+    assert "%%" not in script
     summary = {"requests": 1000, "duration_us": 5_000_000, "bad_responses": 3, "sent": 1001,
                "connect_errors": 0, "read_errors": 1, "write_errors": 0, "status_errors": 3,
                "timeouts": 1, "wrapped": 0, "proofs_wrapped": 0, "p50_us": 1500,

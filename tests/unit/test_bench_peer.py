@@ -17,9 +17,9 @@ from bench.peer import (
     lua_script,
     per_request,
     sample_child,
-    servable,
     variables,
 )
+from bench.upstreams import servable
 from connectors.simulators import Population
 from connectors.simulators.records import age_on
 
@@ -60,13 +60,15 @@ def test_the_body_names_the_child_in_both_variables():
 def test_the_wrk_script_cycles_the_ids_with_the_token_and_prints_the_bench_summary(tmp_path):
     script = lua_script(ids=tmp_path / "ids.txt", token="tok.en", query=QUERY, threads=2)
 
-    assert f"local ids_file = [==[{tmp_path / 'ids.txt'}]==]" in script
-    assert 'local token = [==[tok.en]==]' in script
+    assert f"local ids_file, proofs_file = [==[{tmp_path / 'ids.txt'}]==], nil" in script
+    assert "local scheme = [==[Bearer]==]" in script
+    assert "local token = [==[tok.en]==]" in script
     assert 'thread:set("stride", 2)' in script
     assert "table.concat(pieces, child)" in script
-    assert script.count("]==], [==[") == 2  # three pieces: the NHS number goes in twice
+    pieces = "local pieces = {" + ", ".join(f"[==[{p}]==]" for p in body_pieces(QUERY)) + "}"
+    assert pieces in script  # three pieces: the NHS number goes in twice
+    assert len(body_pieces(QUERY)) == 3
     assert '"requests": %d' in script
-    assert '"proofs_wrapped": 0' in script
     assert "%%" not in script
 
 

@@ -84,6 +84,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -181,17 +182,16 @@ def variables(nhs: str) -> dict[str, str]:
     return {"nhs": nhs, "identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}
 
 
-def body_pieces(query: str) -> list[str]:
-    """The request body for any child, split where its NHS number goes (twice)."""
-    body = json.dumps({"query": query, "variables": variables(MARK)}, separators=(",", ":"))
-    return body.split(MARK)
+def request_body(query: str, nhs: str) -> str:
+    """The request body asking `query` about the child with NHS number `nhs`."""
+    return json.dumps({"query": query, "variables": variables(nhs)}, separators=(",", ":"))
 
 
 def lua_script(*, ids: Path, token: str, query: str, threads: int) -> str:
     """The wrk script for one run (`bench.wrkload`'s, without DPoP): POST `query` for the
     NHS numbers in `ids`, in turn."""
     return body_script(ids=ids, proofs=None, token=token, dpop=False,
-                       body=MARK.join(body_pieces(query)), threads=threads)
+                       body=request_body(query, MARK), threads=threads)
 
 
 def answer_problems(status: int, payload: object, child: Child) -> list[str]:
@@ -269,13 +269,6 @@ def _bin(root: Path, package: str, name: str) -> Path:
     return (folder / script).resolve()
 
 
-def _env() -> str:
-    found = shutil.which("env")
-    if found is None:
-        raise SystemExit("env(1) not found")
-    return found
-
-
 def _node() -> str:
     found = shutil.which("node")
     if found is None:
@@ -295,29 +288,31 @@ def ensure_installed(root: Path = HIVE_DIR) -> None:
                    stdout=sys.stderr)
 
 
-def compose_command(node: str, root: Path, urls: dict[str, str], output: Path) -> list[str]:
-    """Mesh Compose against the simulators at `urls`, writing the supergraph to `output`."""
-    settings = [f"{URL_VARIABLES[name]}={urls[name]}" for name in SYSTEMS]
-    return [_env(), *settings, node, str(_bin(root, "@graphql-mesh/compose-cli", "mesh-compose")),
-            "--config-path", str(root / "mesh.config.ts"), "--output", str(output)]
-
-
 def compose(node: str, root: Path, urls: dict[str, str], output: Path) -> None:
-    done = subprocess.run(compose_command(node, root, urls, output), cwd=root,
+    """Mesh Compose against the simulators at `urls`, writing the supergraph to `output`."""
+    command = [node, str(_bin(root, "@graphql-mesh/compose-cli", "mesh-compose")),
+               "--config-path", str(root / "mesh.config.ts"), "--output", str(output)]
+    settings = {URL_VARIABLES[name]: urls[name] for name in SYSTEMS}
+    done = subprocess.run(command, cwd=root, env={**os.environ, **settings},
                           capture_output=True, text=True, check=False)
     if done.returncode != 0 or not output.exists():
         raise SystemExit(f"mesh-compose failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def gateway_command(node: str, root: Path, supergraph: Path, port: int, jwks_url: str, *,
-                    count_upstream: bool = False) -> list[str]:
-    """Hive Gateway in production mode, one process, on 127.0.0.1:`port`."""
-    settings = ["NODE_ENV=production", f"SUPERGRAPH_PATH={supergraph}", f"JWKS_URL={jwks_url}",
-                f"JWT_ISSUER={ISSUER}", f"JWT_AUDIENCE={AUDIENCE}",
-                *(["PEER_COUNT_UPSTREAM=1"] if count_upstream else [])]
-    return [_env(), *settings, node, str(_bin(root, "@graphql-hive/gateway", "hive-gateway")),
+def gateway_command(node: str, root: Path, port: int) -> list[str]:
+    """Hive Gateway, one process, on 127.0.0.1:`port` (configured by `gateway_settings`)."""
+    return [node, str(_bin(root, "@graphql-hive/gateway", "hive-gateway")),
             "supergraph", "--config-path", str(root / "gateway.config.ts"),
             "--host", "127.0.0.1", "--port", str(port), "--fork", "1"]
+
+
+def gateway_settings(supergraph: Path, jwks_url: str, *,
+                     count_upstream: bool = False) -> dict[str, str]:
+    """The environment gateway.config.ts reads: production mode, the supergraph, the JWT
+    checks, and the counting plugin only for the counting gateway."""
+    return {"NODE_ENV": "production", "SUPERGRAPH_PATH": str(supergraph),
+            "JWKS_URL": jwks_url, "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE,
+            **({"PEER_COUNT_UPSTREAM": "1"} if count_upstream else {})}
 
 
 def node_version(node: str) -> str:
@@ -368,11 +363,13 @@ class Launcher:
     def start(self, name: str, *, port: int | None = None,
               count_upstream: bool = False) -> Hive:
         port = port or _free_port()
-        command = gateway_command(self.node, self.root, self.supergraph, port, self.jwks_url,
-                                  count_upstream=count_upstream)
+        command = gateway_command(self.node, self.root, port)
+        settings = gateway_settings(self.supergraph, self.jwks_url,
+                                    count_upstream=count_upstream)
         log = self.workdir / f"{name}.log"
         with log.open("ab") as out:
-            process = procs.spawn_pinned(command, self.cpus, stdout=out, stderr=out)
+            process = procs.spawn_pinned(command, self.cpus, stdout=out, stderr=out,
+                                         env={**os.environ, **settings})
         return Hive(process, port, log)
 
 
@@ -400,8 +397,8 @@ async def ask(session: aiohttp.ClientSession, url: str, token: str | None,
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps({"query": QUERY, "variables": variables(nhs)})
-    async with session.post(url + "/graphql", data=body, headers=headers) as response:
+    async with session.post(url + "/graphql", data=request_body(QUERY, nhs),
+                            headers=headers) as response:
         try:
             payload = await response.json(content_type=None)
         except ValueError:

@@ -10,7 +10,10 @@ import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["cpu_seconds", "cpu_snapshot", "cpu_spent", "cpus_busy_seconds", "load_split", "pin",
            "rss", "spawn_pinned", "status_rss_kib", "tree"]
@@ -129,16 +132,19 @@ def pin(pid: int, cpus: set[int]) -> None:
 
 def spawn_pinned(command: list[str], cpus: set[int],
                  stdout: int | IO[bytes] | None = None,
-                 stderr: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+                 stderr: int | IO[bytes] | None = None,
+                 env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start `command` already pinned to `cpus` (it inherits this thread's affinity at fork),
-    so that every thread and worker process it makes stays there too."""
+    so that every thread and worker process it makes stays there too. `env`: its whole
+    environment (default: this process's)."""
     try:
         own = os.sched_getaffinity(0)
     except (AttributeError, OSError):
-        return subprocess.Popen(command, stdout=stdout, stderr=stderr)  # the bench's own commands
+        # the bench's own commands
+        return subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
     pin(0, cpus)
     try:
-        return subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        return subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
     finally:
         pin(0, own)
 

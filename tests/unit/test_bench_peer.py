@@ -12,14 +12,16 @@ from bench.peer import (
     QUERY,
     SYSTEMS,
     answer_problems,
-    body_pieces,
     gateway_command,
+    gateway_settings,
     lua_script,
     per_request,
+    request_body,
     sample_child,
     variables,
 )
 from bench.upstreams import servable
+from bench.wrkload import MARK
 from connectors.simulators import Population
 from connectors.simulators.records import age_on
 
@@ -50,7 +52,7 @@ def _answer(child, *, without=()):
 
 
 def test_the_body_names_the_child_in_both_variables():
-    body = json.loads("9990000001".join(body_pieces(QUERY)))
+    body = json.loads(request_body(QUERY, "9990000001"))
 
     assert body["query"] == QUERY
     assert body["variables"] == variables("9990000001") == {
@@ -65,9 +67,9 @@ def test_the_wrk_script_cycles_the_ids_with_the_token_and_prints_the_bench_summa
     assert "local token = [==[tok.en]==]" in script
     assert 'thread:set("stride", 2)' in script
     assert "table.concat(pieces, child)" in script
-    pieces = "local pieces = {" + ", ".join(f"[==[{p}]==]" for p in body_pieces(QUERY)) + "}"
-    assert pieces in script  # three pieces: the NHS number goes in twice
-    assert len(body_pieces(QUERY)) == 3
+    pieces = request_body(QUERY, MARK).split(MARK)
+    assert len(pieces) == 3  # the NHS number goes in twice
+    assert "local pieces = {" + ", ".join(f"[==[{p}]==]" for p in pieces) + "}" in script
     assert '"requests": %d' in script
     assert "%%" not in script
 
@@ -133,21 +135,21 @@ def _node_project(root):
 
 def test_the_gateway_runs_in_production_one_process_on_loopback(tmp_path):
     root = _node_project(tmp_path)
-    command = gateway_command("/usr/bin/node", root, tmp_path / "s.graphql", 4123,
-                              "http://127.0.0.1:9/jwks")
+    command = gateway_command("/usr/bin/node", root, 4123)
+    settings = gateway_settings(tmp_path / "s.graphql", "http://127.0.0.1:9/jwks")
 
-    assert "NODE_ENV=production" in command
-    assert f"SUPERGRAPH_PATH={tmp_path / 's.graphql'}" in command
-    assert "JWKS_URL=http://127.0.0.1:9/jwks" in command
-    assert not any(c.startswith("PEER_COUNT_UPSTREAM") for c in command)
-    node = command.index("/usr/bin/node")
-    assert command[node + 1:node + 3] == [
-        str(root / "node_modules/@graphql-hive/gateway/dist/bin.js"), "supergraph"]
+    assert settings["NODE_ENV"] == "production"
+    assert settings["SUPERGRAPH_PATH"] == str(tmp_path / "s.graphql")
+    assert settings["JWKS_URL"] == "http://127.0.0.1:9/jwks"
+    assert "PEER_COUNT_UPSTREAM" not in settings
+    assert command[:3] == ["/usr/bin/node",
+                           str(root / "node_modules/@graphql-hive/gateway/dist/bin.js"),
+                           "supergraph"]
     assert command[-6:] == ["--host", "127.0.0.1", "--port", "4123", "--fork", "1"]
 
 
 def test_the_counting_gateway_says_so(tmp_path):
-    command = gateway_command("/usr/bin/node", _node_project(tmp_path), tmp_path / "s.graphql",
-                              4123, "http://127.0.0.1:9/jwks", count_upstream=True)
+    settings = gateway_settings(tmp_path / "s.graphql", "http://127.0.0.1:9/jwks",
+                                count_upstream=True)
 
-    assert "PEER_COUNT_UPSTREAM=1" in command
+    assert settings["PEER_COUNT_UPSTREAM"] == "1"
